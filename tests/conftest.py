@@ -1,0 +1,35 @@
+import os, sys, subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from deepvit_nb.data import DEBIAN_FASHION_MNIST, fashion_mnist, write_imagefolder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='session')
+def image_folder(tmp_path_factory):
+    "A small ImageFolder of real images (Fashion-MNIST's, where the Debian package is installed): 3 classes."
+    root = tmp_path_factory.mktemp('imagefolder')
+    if DEBIAN_FASHION_MNIST.exists():
+        ds = fashion_mnist('test', download=False)
+        picks = {c: (ds.labels == c).nonzero().flatten().tolist() for c in range(3)}
+        train = [(ds.images[i], c) for c in range(3) for i in picks[c][:22]]     # 66 images
+        val = [(ds.images[i], c) for c in range(3) for i in picks[c][22:29]]      # 21: not a multiple of 2 or 8
+    else:
+        g = torch.Generator().manual_seed(0)
+        make = lambda n: [(torch.randint(0, 256, (1, 28, 28), generator=g, dtype=torch.uint8), i % 3) for i in range(n)]
+        train, val = make(66), make(21)
+    write_imagefolder(train, root / 'train', classes=['a', 'b', 'c'])
+    write_imagefolder(val, root / 'val', classes=['a', 'b', 'c'])
+    return root
+
+
+def run_cli(args, cwd, launcher=(), timeout=600, **kw):
+    "Run deepvit_train as a user would (python -m), returning the CompletedProcess."
+    cmd = [*launcher] if launcher else [sys.executable]
+    cmd += ['-m', 'deepvit_nb.train', *args]
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '1'}
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
