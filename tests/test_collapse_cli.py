@@ -1,0 +1,40 @@
+"deepvit_collapse end to end, as a user runs it."
+import json, subprocess, sys
+
+import torch
+
+from deepvit_nb.models import create_model
+
+
+def run(args, cwd):
+    return subprocess.run([sys.executable, '-m', 'deepvit_nb.collapse', *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_help_lists_the_options(tmp_path):
+    r = subprocess.run(['deepvit_collapse', '--help'], capture_output=True, text=True)
+    assert r.returncode == 0 and '--checkpoint' in r.stdout and '--images' in r.stdout
+
+
+def test_measures_a_checkpoint_beside_its_init(image_folder, tmp_path):
+    torch.manual_seed(3)
+    torch.save({'state_dict': create_model('deepvit_tiny_32', num_classes=3).state_dict()}, tmp_path / 'm.pth')
+    r = run(['--model', 'deepvit_tiny_32', '--checkpoint', str(tmp_path / 'm.pth'), '--data', str(image_folder),
+             '--images', '12', '--batch-size', '5', '--out', str(tmp_path / 'out')], tmp_path)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / 'out' / 'collapse.json').read_text())
+    for kind in ('trained', 'init'):
+        assert report[kind]['images'] == 12 and len(report[kind]['similar_ratio']) == 5
+        assert len(report[kind]['similarity_matrix']) == 6
+    assert report['trained']['similarity_matrix'] != report['init']['similarity_matrix']
+    assert (tmp_path / 'out' / 'collapse.png').stat().st_size > 1000
+    assert (tmp_path / 'out' / 'similarity_matrix.png').stat().st_size > 1000
+
+
+def test_clear_errors(image_folder, tmp_path):
+    r = run(['--model', 'deepvit_xxl', '--data', str(image_folder)], tmp_path)
+    assert r.returncode == 2 and 'unknown model' in r.stderr
+    torch.save(create_model('deepvit_tiny_32').state_dict(), tmp_path / 'deep.pth')
+    r = run(['--model', 'vit_tiny_32', '--checkpoint', str(tmp_path / 'deep.pth'), '--data', str(image_folder)], tmp_path)
+    assert r.returncode == 2 and 'unexpected keys' in r.stderr and 'reatten_matrix' in r.stderr
+    r = run(['--model', 'vit_tiny_32', '--data', str(tmp_path / 'nowhere')], tmp_path)
+    assert r.returncode == 2 and 'data folder not found' in r.stderr
