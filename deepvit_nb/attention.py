@@ -122,7 +122,7 @@ def forward(self:ReAttention,
             return_attention:bool=False): # also return the regenerated maps, (B, H, T, T)
     "Re-attend; returns `out` or `(out, maps)`."
     q, k, v = self.split_heads(x)
-    if self.can_fold() and self.recompute and torch.is_grad_enabled() and not return_attention:
+    if self.training and self.recompute and torch.is_grad_enabled() and self.can_fold() and not return_attention:
         return self.recomputed_forward(q, k, v)
     attn = self.attn_drop(self.attention_map(q, k))
     if self.can_fold():
