@@ -344,6 +344,13 @@ def _run_dir_guard(run_dir:Path, resuming:bool):
 def _weights_fingerprint(model:nn.Module):
     return torch.cat([v.detach().float().flatten() for v in model.state_dict().values() if v.dtype.is_floating_point])
 
+def _finish(accelerator):
+    "End trackers and, with several processes, leave the process group together (gloo aborts otherwise)."
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
 def _save_model_file(path:Path, model, ema, epoch:int, arch:str, metrics:dict):
     ckpt = {'state_dict': model.state_dict(), 'epoch': epoch, 'arch': arch, 'metrics': metrics}
     if ema is not None: ckpt['state_dict_ema'] = ema.state_dict()
@@ -414,6 +421,7 @@ def train(cfg:TrainConfig, resume:str=''):
         metrics = calibrated_eval(model)
         summary = {'eval_only': True, 'checkpoint': str(ckpt or cfg.pretrained), 'processes': world, **metrics}
         if main: run_dir.mkdir(parents=True, exist_ok=True); (run_dir / 'eval.json').write_text(json.dumps(summary, indent=2))
+        _finish(accelerator)
         return summary
 
     if main:
@@ -503,7 +511,7 @@ def train(cfg:TrainConfig, resume:str=''):
     if main:
         _save_model_file(run_dir / 'final_model.pth', unwrapped, ema, state.epoch, cfg.model, metrics)
         (run_dir / 'summary.json').write_text(json.dumps(summary, indent=2))
-    accelerator.end_training()
+    _finish(accelerator)
     return summary
 
 # %% ../nbs/05_train.ipynb #873643ca
