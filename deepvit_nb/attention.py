@@ -122,10 +122,11 @@ def forward(self:ReAttention,
             return_attention:bool=False): # also return the regenerated maps, (B, H, T, T)
     "Re-attend; returns `out` or `(out, maps)`."
     q, k, v = self.split_heads(x)
-    if self.training and self.recompute and torch.is_grad_enabled() and self.can_fold() and not return_attention:
+    fold = self.can_fold()
+    if fold and self.training and self.recompute and torch.is_grad_enabled() and not return_attention:
         return self.recomputed_forward(q, k, v)
     attn = self.attn_drop(self.attention_map(q, k))
-    if self.can_fold():
+    if fold:
         return self.folded_forward(attn, v, return_attention)
     attn = self.regenerate(attn)
     out = self.merge_heads(attn @ v)

@@ -236,8 +236,8 @@ def plot_similarity_matrices(reports:dict):
 # %% ../nbs/03_collapse.ipynb #45e72836
 def _checkpoint_classes(path):
     "Number of classes a checkpoint's head was trained for (None if it has no head)."
-    from deepvit_nb.models import _select_state_dict, _strip_prefixes
-    sd = _strip_prefixes(_select_state_dict(torch.load(path, map_location='cpu', weights_only=True), False, str(path)))
+    from deepvit_nb.models import read_state_dict
+    sd, _ = read_state_dict(path)
     return sd['head.weight'].shape[0] if 'head.weight' in sd else None
 
 def load_any_model(name:str, checkpoint:str|None=None):

@@ -14,7 +14,7 @@ from .attention import MultiHeadSelfAttention, ReAttention
 
 # %% auto #0
 __all__ = ['MODEL_CONFIGS', 'check_images', 'PatchEmbed', 'ConvStem', 'DropPath', 'Mlp', 'Block', 'reattention_flags', 'DeepViT',
-           'list_models', 'create_model', 'CheckpointMismatchError', 'load_checkpoint']
+           'list_models', 'create_model', 'CheckpointMismatchError', 'read_state_dict', 'load_checkpoint']
 
 # %% ../nbs/02_models.ipynb #d36dd622
 def check_images(x, in_chans:int, img_size:int):
@@ -283,15 +283,20 @@ def _strip_prefixes(sd:dict):
     return out
 
 # %% ../nbs/02_models.ipynb #b780e964
-def load_checkpoint(model:nn.Module,
-                    checkpoint:str|Path|dict, # a file, a loaded training checkpoint, or a state dict
-                    use_ema:bool=False): # load `state_dict_ema` instead of `state_dict`
-    "Load weights strictly, with an error that lists every missing, unexpected and misshapen key."
+def read_state_dict(checkpoint:str|Path|dict, # a file, a loaded training checkpoint, or a state dict
+                    use_ema:bool=False): # `state_dict_ema` instead of `state_dict`
+    "The model weights in a checkpoint, prefixes stripped: `(state_dict, source name)`."
     source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else 'checkpoint'
     if isinstance(checkpoint, (str, Path)):
         if not Path(checkpoint).is_file(): raise FileNotFoundError(f"checkpoint file not found: {checkpoint}")
         checkpoint = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    sd = _strip_prefixes(_select_state_dict(checkpoint, use_ema, source))
+    return _strip_prefixes(_select_state_dict(checkpoint, use_ema, source)), source
+
+def load_checkpoint(model:nn.Module,
+                    checkpoint:str|Path|dict, # a file, a loaded training checkpoint, or a state dict
+                    use_ema:bool=False): # load `state_dict_ema` instead of `state_dict`
+    "Load weights strictly, with an error that lists every missing, unexpected and misshapen key."
+    sd, source = read_state_dict(checkpoint, use_ema)
     own = model.state_dict()
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))

@@ -4,8 +4,8 @@
 
 # %% ../nbs/05_train.ipynb #d8dd3c07
 from __future__ import annotations
-import argparse, copy, csv, dataclasses, importlib.util, json, math, os, shutil, signal, sys, time
-from dataclasses import dataclass, field, fields, asdict
+import argparse, copy, csv, importlib.util, json, math, os, shutil, signal, sys, time
+from dataclasses import dataclass, fields, asdict
 from pathlib import Path
 import numpy as np
 import torch
@@ -319,9 +319,8 @@ def resize_pos_embed(pos:torch.Tensor, num_patches:int):
 
 def load_pretrained(model:nn.Module, path:str|Path):
     "Load a checkpoint for fine-tuning: resize `pos_embed`, re-initialise a head of another size."
-    from deepvit_nb.models import _select_state_dict, _strip_prefixes
-    if not Path(path).is_file(): raise FileNotFoundError(f"pretrained checkpoint not found: {path}")
-    sd = _strip_prefixes(_select_state_dict(torch.load(path, map_location='cpu', weights_only=True), False, str(path)))
+    from deepvit_nb.models import read_state_dict
+    sd, _ = read_state_dict(path)
     own = model.state_dict()
     if 'pos_embed' in sd and sd['pos_embed'].shape != own['pos_embed'].shape:
         sd['pos_embed'] = resize_pos_embed(sd['pos_embed'], own['pos_embed'].shape[1] - 1)
