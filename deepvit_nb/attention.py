@@ -11,7 +11,7 @@ from einops import rearrange
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['MultiHeadSelfAttention', 'HeadLayerNorm', 'make_head_norm', 'ReAttention']
+__all__ = ['BACKENDS', 'MultiHeadSelfAttention', 'HeadLayerNorm', 'make_head_norm', 'ReAttention']
 
 # %% ../nbs/01_attention.ipynb #636211a6
 class MultiHeadSelfAttention(nn.Module):
@@ -102,6 +102,7 @@ class ReAttention(MultiHeadSelfAttention):
         self.reatten_scale = self.scale if transform_scale else 1.
         self.fold = True        # take the folded fast path where it is exact (see "Folding the mix" below)
         self.recompute = True   # in training, keep no T×T map for backward (see "Recomputing the maps")
+        self.backend = 'auto'   # 'auto', 'torch' or 'triton': see "Choosing the backend" below
 
 # %% ../nbs/01_attention.ipynb #b8729152
 @patch
@@ -123,6 +124,9 @@ def forward(self:ReAttention,
     "Re-attend; returns `out` or `(out, maps)`."
     q, k, v = self.split_heads(x)
     fold = self.can_fold()
+    if not return_attention and self.use_fused(q, fold):
+        from deepvit_nb.fused import fused_reattention     # chapter 07; imports Triton only when used
+        return self.merge_heads(fused_reattention(self, q, k, v))
     if fold and self.training and self.recompute and torch.is_grad_enabled() and not return_attention:
         return self.recomputed_forward(q, k, v)
     attn = self.attn_drop(self.attention_map(q, k))
@@ -132,24 +136,58 @@ def forward(self:ReAttention,
     out = self.merge_heads(attn @ v)
     return (out, attn) if return_attention else out
 
+# %% ../nbs/01_attention.ipynb #281fcba1
+BACKENDS = ('auto', 'torch', 'triton')
+
+def _has_triton():
+    import importlib.util
+    return importlib.util.find_spec('triton') is not None
+
+@patch
+def use_fused(self:ReAttention, q, fold:bool):
+    "Whether this call runs the fused Triton kernels (chapter 07), by `self.backend`."
+    if self.backend not in BACKENDS:
+        raise ValueError(f"ReAttention.backend is {self.backend!r}; expected one of {BACKENDS}")
+    if self.backend == 'torch': return False
+    if self.backend == 'triton':
+        if not fold:
+            raise ValueError("backend 'triton' needs the folded path: fold=True, norm 'batch' or 'none', "
+                             "and no attention dropout in training")
+        return True
+    if not (fold and q.is_cuda and _has_triton()) or torch.compiler.is_compiling(): return False
+    from deepvit_nb.fused import fits    # chapter 07: which shapes the kernels handle on this GPU
+    return fits(q)
+
 # %% ../nbs/01_attention.ipynb #2db096b4
+@patch
+def uses_batch_stats(self:ReAttention):
+    "Whether the Norm normalises with the statistics of the batch at hand."
+    bn = self.var_norm
+    return isinstance(bn, nn.BatchNorm2d) and (bn.training or not bn.track_running_stats)
+
 @patch
 def can_fold(self:ReAttention):
     "Whether the folded path computes exactly what the reference path would."
     if not self.fold or isinstance(self.var_norm, HeadLayerNorm): return False
-    batch_stats = isinstance(self.var_norm, nn.BatchNorm2d) and (self.var_norm.training or not self.var_norm.track_running_stats)
-    return not (batch_stats and self.attn_drop.p > 0 and self.attn_drop.training)
+    return not (self.uses_batch_stats() and self.attn_drop.p > 0 and self.attn_drop.training)
 
 @patch
 def folded_mix(self:ReAttention, attn):
     "Θ, its bias, the Norm and the scale as an (H, H) matrix W and a per-head constant c (+ batch statistics)."
+    B, _, T, _ = attn.shape
+    cov = None
+    if self.uses_batch_stats():
+        flat = attn.flatten(2)                                           # (B, H, T²), no copy
+        cov = torch.bmm(flat, flat.transpose(1, 2)).sum(0) / (B * T * T) - 1. / T ** 2   # E[A_h] = 1/T exactly
+    return self.fold_moments(cov, B, T)
+
+@patch
+def fold_moments(self:ReAttention, cov, B:int, T:int):
+    "W, c (+ batch statistics) from the parameters and, with batch statistics, the maps' head covariance `cov`."
     theta, bias, s = self.reatten_matrix.weight.flatten(1), self.reatten_matrix.bias, self.reatten_scale
     bn, stats = self.var_norm, None
     if isinstance(bn, nn.Identity): return theta * s, bias * s, stats
-    if bn.training or not bn.track_running_stats:
-        B, H, T, _ = attn.shape
-        flat = attn.flatten(2)                                           # (B, H, T²), no copy
-        cov = torch.bmm(flat, flat.transpose(1, 2)).sum(0) / (B * T * T) - 1. / T ** 2   # E[A_h] = 1/T exactly
+    if cov is not None:
         mean = theta.sum(1) / T + bias
         var = ((theta @ cov) * theta).sum(1)                             # biased, as BatchNorm normalises
         stats = (mean.detach(), var.detach(), B * T * T)                 # for `track_statistics`

@@ -10,15 +10,16 @@ import torch
 import torch.nn as nn
 
 # %% auto #0
-__all__ = ['SIZES', 'IMPLS', 'build', 'measure', 'run_suite', 'format_table', 'main']
+__all__ = ['SIZES', 'IMPLS', 'CPU_IMPLS', 'build', 'measure', 'run_suite', 'format_table', 'main']
 
-# %% ../nbs/06_performance.ipynb #21c9a5f9
+# %% ../nbs/06_performance.ipynb #81eb812d
 SIZES = {  # name: (our config, overrides, batch for inference, batch for training, image size)
     'deepvit_16b': ('deepvit_16b', {}, 16, 16, 224),
     'deepvit_s': ('deepvit_s', {}, 16, 16, 224),
     'tiny_32': ('deepvit_tiny_32', {}, 64, 64, 32),
 }
-IMPLS = ('timm-sdpa', 'timm-explicit', 'ours-reference', 'ours', 'vit-pytorch')
+IMPLS = ('timm-sdpa', 'timm-explicit', 'ours-reference', 'ours-torch', 'ours', 'vit-pytorch')
+CPU_IMPLS = tuple(i for i in IMPLS if i != 'ours-torch')   # on CPU 'ours' is the PyTorch backend already
 
 def build(impl:str, size:str):
     "The model of `impl` at `size`, with random weights."
@@ -27,9 +28,9 @@ def build(impl:str, size:str):
     cfg = {**MODEL_CONFIGS[name], **overrides}
     if impl.startswith('ours'):
         model = create_model(name, **overrides)
-        if impl == 'ours-reference':
-            for m in model.modules():
-                if hasattr(m, 'fold'): m.fold = False
+        for m in model.modules():
+            if impl == 'ours-reference' and hasattr(m, 'fold'): m.fold = False
+            if impl == 'ours-torch' and hasattr(m, 'backend'): m.backend = 'torch'
         return model
     if impl.startswith('timm'):
         from timm.models.vision_transformer import VisionTransformer
@@ -83,8 +84,8 @@ def measure(impl:str, size:str, device:str='cpu', reps:int=3, dtype:str='float32
             'train_peak_mb': peak, 'params_m': sum(p.numel() for p in model.parameters()) / 1e6,
             'batch_infer': b_inf, 'batch_train': b_train}
 
-# %% ../nbs/06_performance.ipynb #ecf25608
-def run_suite(sizes=('deepvit_16b', 'deepvit_s', 'tiny_32'), impls=IMPLS, device:str='cpu', reps:int=3,
+# %% ../nbs/06_performance.ipynb #eeed1661
+def run_suite(sizes=('deepvit_16b', 'deepvit_s', 'tiny_32'), impls=CPU_IMPLS, device:str='cpu', reps:int=3,
               dtype:str='float32', progress=print):
     "Measure every (size, implementation) pair, each in a fresh process; skips implementations not installed."
     rows = []
@@ -116,28 +117,45 @@ def format_table(rows:list):
                      f"{r['train_img_s']:.1f} | {ratio('train_img_s')} | {r['train_peak_mb']:.0f} | {ratio('train_peak_mb')} |")
     return '\n'.join(lines)
 
-# %% ../nbs/06_performance.ipynb #894400a6
+# %% ../nbs/06_performance.ipynb #3c79e84b
 def main(argv=None):
     "`python -m deepvit_nb.bench`: print the benchmark table."
     p = argparse.ArgumentParser(prog='python -m deepvit_nb.bench', description='DeepViT benchmark suite')
-    p.add_argument('--sizes', nargs='+', default=['deepvit_16b', 'deepvit_s', 'tiny_32'], choices=list(SIZES))
-    p.add_argument('--impls', nargs='+', default=list(IMPLS), choices=list(IMPLS))
-    p.add_argument('--gpu', action='store_true', help='CUDA, bf16 autocast, batch 256/128')
-    p.add_argument('--reps', type=int, default=3)
+    p.add_argument('--sizes', nargs='+', choices=list(SIZES),
+                   help='default: deepvit_16b deepvit_s tiny_32 on CPU, deepvit_16b on GPU')
+    p.add_argument('--impls', nargs='+', choices=list(IMPLS), help='default: all that apply to the device')
+    p.add_argument('--gpu', action='store_true', help='CUDA, bf16 autocast, batch 256/128; checks the fused kernels first')
+    p.add_argument('--reps', type=int, help='timed repetitions (default 3 on CPU, 10 on GPU)')
     p.add_argument('--json', help='also write the rows here')
     p.add_argument('--worker', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         print(json.dumps(measure(**json.loads(args.worker)))); return 0
     device, dtype = ('cuda', 'bf16') if args.gpu else ('cpu', 'float32')
+    if args.gpu and not torch.cuda.is_available(): p.error('--gpu: no CUDA device on this machine')
+    sizes = args.sizes or (['deepvit_16b'] if args.gpu else ['deepvit_16b', 'deepvit_s', 'tiny_32'])
+    impls = args.impls or list(IMPLS if args.gpu else CPU_IMPLS)
     start = time.time()
     print(f"device {device} ({torch.cuda.get_device_name() if args.gpu else f'{torch.get_num_threads()} CPU threads'}), "
           f"torch {torch.__version__}, {dtype}")
-    rows = run_suite(args.sizes, args.impls, device, args.reps, dtype)
+    if args.gpu and not _gpu_check(): return 1
+    rows = run_suite(sizes, impls, device, args.reps or (10 if args.gpu else 3), dtype)
     print(format_table(rows))
     print(f"suite took {time.time() - start:.0f}s")
     if args.json: Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
+
+def _gpu_check():
+    "Run `check_fused` on the GPU and print it; False if the kernels are off."
+    from deepvit_nb.fused import check_fused
+    ok = True
+    print('| dtype | mode | kernels: max rel. error | PyTorch backend: max rel. error |\n|---|---|---|---|')
+    for r in check_fused('cuda'):
+        print(f"| {r['dtype']} | {r['mode']} | {r['kernels']:.1e} | {r['pytorch']:.1e} |")
+        # float32: the kernels use TF32 products; bf16: no worse than twice PyTorch's own bf16 error
+        ok &= r['kernels'] < (2e-2 if r['dtype'] == 'float32' else 2 * r['pytorch'] + 2e-3)
+    if not ok: print('the fused kernels disagree with the reference path: no benchmark')
+    return ok
 
 if __name__ == '__main__' and '__file__' in globals():
     sys.exit(main())

@@ -15,6 +15,7 @@ __all__ = ['GRIDS', 'grid_runs', 'run_one', 'run_grid', 'main']
 GRIDS = {
     'full': dict(depths=(4, 8, 12, 16), widths=(32, 64, 96), width_depth=12, train_samples=8000,
                  epochs=2, images=500),
+    'long': dict(depths=(6, 12, 24), widths=(), width_depth=12, train_samples=20000, epochs=4, images=500),
     'reduced': dict(depths=(2, 4), widths=(32, 64), width_depth=2, train_samples=1024, epochs=1, images=64),
 }
 

@@ -1,0 +1,77 @@
+"""Compile every fused Re-attention kernel for an NVIDIA GPU on a machine without one.
+
+Triton ships `ptxas`, so the kernels of `deepvit_nb.fused` can be lowered to machine code for, say, an
+H100 (sm_90) anywhere. This catches what Triton's interpreter cannot: shapes the GPU code generator
+rejects, and programs that need more shared memory than the GPU has. It prints shared memory, registers
+and spills per kernel variant, and exits with 1 if any variant does not compile or does not fit.
+
+    python scripts/compile_kernels.py [--arch 90] [--shared-kb 227]
+"""
+import argparse, os, re, subprocess, sys, tempfile
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--arch', type=int, default=90, help='compute capability, e.g. 80 (A100), 90 (H100)')
+    p.add_argument('--shared-kb', type=int, default=227, help='shared memory per program the GPU allows')
+    p.add_argument('--head-dim', type=int, default=32, help='channels per head (DeepViT-16B: 32)')
+    args = p.parse_args(argv)
+
+    import torch
+    torch.cuda.is_available = lambda: True        # so that deepvit_nb.fused builds compiled kernels
+    os.environ.pop('TRITON_INTERPRET', None)
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+    import deepvit_nb.fused as fused
+    assert not fused.INTERPRET, 'deepvit_nb.fused was imported in interpreter mode'
+    target = GPUTarget('cuda', args.arch, 32)
+    ptxas = os.path.join(os.path.dirname(triton.__file__), 'backends', 'nvidia', 'bin', 'ptxas')
+
+    def resources(kernel):
+        "Registers and spill stores, from ptxas -v on the kernel's PTX."
+        with tempfile.NamedTemporaryFile('w', suffix='.ptx', delete=False) as f: f.write(kernel.asm['ptx'])
+        arch = f"sm_{args.arch}a" if args.arch >= 90 else f"sm_{args.arch}"
+        out = subprocess.run([ptxas, '-v', f'--gpu-name={arch}', f.name, '-o', os.devnull], capture_output=True, text=True)
+        os.unlink(f.name)
+        info = out.stderr + out.stdout
+        regs, spills = re.findall(r'Used (\d+) registers', info), re.findall(r'(\d+) bytes spill stores', info)
+        return (int(regs[-1]) if regs else -1), (int(spills[-1]) if spills else -1)
+
+    def signature(fn, fp32_ptrs, dtype, const):
+        sig = {}
+        for name in fn.arg_names:
+            if name in const: sig[name] = 'constexpr'
+            elif name.endswith('_ptr'): sig[name] = '*fp32' if name in fp32_ptrs else f'*{dtype}'
+            elif name == 'scale': sig[name] = 'fp32'
+            else: sig[name] = 'i32'
+        return sig
+
+    rows_ptrs = ('lse_ptr', 'delta_ptr', 'w_ptr', 'm_ptr', 'c_ptr', 'dw_ptr', 'part_ptr')
+    variants = [(fused._mix_fwd, dict(HAS_LSE=True)), (fused._mix_fwd, dict(HAS_LSE=False)), (fused._cov_fwd, {}),
+                (fused._bwd_dq, dict(HAS_DO=True, HAS_M=False)), (fused._bwd_dq, dict(HAS_DO=False, HAS_M=True)),
+                (fused._bwd_dkdv, dict(HAS_DO=True, HAS_M=False)), (fused._bwd_dkdv, dict(HAS_DO=False, HAS_M=True))]
+    tiles = fused.TILES
+    dp = max(16, triton.next_power_of_2(args.head_dim))
+    print(f"sm_{args.arch}, tiles {tiles}, 16 heads (padded), {dp} channels (padded)")
+    print('| kernel | flags | inputs | shared KB | registers | spill stores (B) |\n|---|---|---|---|---|---|')
+    ok = True
+    for dtype in ('bf16', 'fp32'):
+        for fn, flags in variants:
+            const = dict(HP=16, DP=dp, BM=tiles['BM'], BN=tiles['BN'], PREC='tf32', **flags)
+            label = ', '.join(f"{k}={int(v)}" for k, v in flags.items()) or '–'
+            try:
+                kernel = triton.compile(ASTSource(fn, signature(fn, rows_ptrs, dtype, const), const), target=target,
+                                        options=dict(num_warps=tiles['num_warps']))
+            except Exception as e:
+                print(f"| {fn.__name__} | {label} | {dtype} | does not compile: {str(e).splitlines()[0][:200]} | | |")
+                ok = False; continue
+            shared = kernel.metadata.shared / 1024
+            regs, spills = resources(kernel)
+            fits = shared <= args.shared_kb
+            ok &= fits
+            print(f"| {fn.__name__} | {label} | {dtype} | {shared:.0f}{'' if fits else ' (too much)'} | {regs} | {spills} |")
+    print('all kernels compile and fit' if ok else 'SOME KERNELS DO NOT COMPILE OR FIT')
+    return 0 if ok else 1
+
+if __name__ == '__main__':
+    sys.exit(main())
