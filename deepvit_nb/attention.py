@@ -149,12 +149,13 @@ def use_fused(self:ReAttention, q, fold:bool):
     if self.backend not in BACKENDS:
         raise ValueError(f"ReAttention.backend is {self.backend!r}; expected one of {BACKENDS}")
     if self.backend == 'torch': return False
+    dropout = self.attn_drop.p > 0 and self.attn_drop.training      # the kernels apply no dropout
     if self.backend == 'triton':
-        if not fold:
-            raise ValueError("backend 'triton' needs the folded path: fold=True, norm 'batch' or 'none', "
+        if not fold or dropout:
+            raise ValueError("backend 'triton' needs the folded path (fold=True, norm 'batch' or 'none') "
                              "and no attention dropout in training")
         return True
-    if not (fold and q.is_cuda and _has_triton()) or torch.compiler.is_compiling(): return False
+    if dropout or not (fold and q.is_cuda and _has_triton()) or torch.compiler.is_compiling(): return False
     from deepvit_nb.fused import fits    # chapter 07: which shapes the kernels handle on this GPU
     return fits(q)
 
