@@ -4,6 +4,7 @@
 
 # %% ../nbs/01_attention.ipynb #e6bd1a86
 from __future__ import annotations
+import functools
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -139,6 +140,7 @@ def forward(self:ReAttention,
 # %% ../nbs/01_attention.ipynb #281fcba1
 BACKENDS = ('auto', 'torch', 'triton')
 
+@functools.cache   # asked on every forward on a GPU: look it up once
 def _has_triton():
     import importlib.util
     return importlib.util.find_spec('triton') is not None
