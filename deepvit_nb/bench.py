@@ -51,9 +51,12 @@ def build(impl:str, size:str):
 def _rss_mb():
     with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 
-def measure(impl:str, size:str, device:str='cpu', reps:int=3, dtype:str='float32'):
+def measure(impl:str, size:str, device:str='cpu', reps:int=3, dtype:str='float32', tiles:dict|None=None):
     "Inference and training throughput and training peak memory of one implementation (run in a fresh process)."
     torch.manual_seed(0)
+    if tiles and impl == 'ours':
+        from deepvit_nb.fused import set_tiles
+        set_tiles(tiles)
     name, _, b_inf, b_train, img = SIZES[size]
     if device == 'cuda': b_inf, b_train = 256, 128
     chans = 1 if size.endswith('28') else 3
@@ -86,14 +89,14 @@ def measure(impl:str, size:str, device:str='cpu', reps:int=3, dtype:str='float32
 
 # %% ../nbs/06_performance.ipynb #eeed1661
 def run_suite(sizes=('deepvit_16b', 'deepvit_s', 'tiny_32'), impls=CPU_IMPLS, device:str='cpu', reps:int=3,
-              dtype:str='float32', progress=print):
+              dtype:str='float32', progress=print, tiles:dict|None=None):
     "Measure every (size, implementation) pair, each in a fresh process; skips implementations not installed."
     rows = []
     for size in sizes:
         for impl in impls:
             if impl == 'vit-pytorch' and not _has('vit_pytorch'): continue
             if impl.startswith('timm') and not _has('timm'): continue
-            spec = json.dumps({'impl': impl, 'size': size, 'device': device, 'reps': reps, 'dtype': dtype})
+            spec = json.dumps({'impl': impl, 'size': size, 'device': device, 'reps': reps, 'dtype': dtype, 'tiles': tiles})
             out = subprocess.run([sys.executable, '-m', 'deepvit_nb.bench', '--worker', spec],
                                  capture_output=True, text=True)
             if out.returncode: raise RuntimeError(f"{impl} at {size} failed:\n{out.stderr[-2000:]}")
@@ -127,6 +130,7 @@ def main(argv=None):
     p.add_argument('--gpu', action='store_true', help='CUDA, bf16 autocast, batch 256/128; checks the fused kernels first')
     p.add_argument('--reps', type=int, help='timed repetitions (default 3 on CPU, 10 on GPU)')
     p.add_argument('--json', help='also write the rows here')
+    p.add_argument('--tiles', help="the fused kernels' tiles, a JSON file from scripts/tune_tiles.py --write")
     p.add_argument('--worker', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -135,11 +139,17 @@ def main(argv=None):
     if args.gpu and not torch.cuda.is_available(): p.error('--gpu: no CUDA device on this machine')
     sizes = args.sizes or (['deepvit_16b'] if args.gpu else ['deepvit_16b', 'deepvit_s', 'tiny_32'])
     impls = args.impls or list(IMPLS if args.gpu else CPU_IMPLS)
+    tiles = None
+    if args.tiles:                                 # checked and set here for the GPU check, then sent to the workers
+        from deepvit_nb.fused import load_tiles
+        try: tiles = {name: dict(t) for name, t in load_tiles(args.tiles).items()}
+        except ValueError as e: p.error(str(e))
     start = time.time()
     print(f"device {device} ({torch.cuda.get_device_name() if args.gpu else f'{torch.get_num_threads()} CPU threads'}), "
           f"torch {torch.__version__}, {dtype}")
+    if tiles: print(f"fused kernels' tiles from {args.tiles}: {tiles}")
     if args.gpu and not _gpu_check(): return 1
-    rows = run_suite(sizes, impls, device, args.reps or (10 if args.gpu else 3), dtype)
+    rows = run_suite(sizes, impls, device, args.reps or (10 if args.gpu else 3), dtype, tiles=tiles)
     print(format_table(rows))
     print(f"suite took {time.time() - start:.0f}s")
     if args.json: Path(args.json).write_text(json.dumps(rows, indent=1))

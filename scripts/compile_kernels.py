@@ -5,7 +5,11 @@ H100 (sm_90) anywhere. This catches what Triton's interpreter cannot: shapes the
 rejects, and programs that need more shared memory than the GPU has. It prints shared memory, registers
 and spills per kernel variant, and exits with 1 if any variant does not compile or does not fit.
 
-    python scripts/compile_kernels.py [--arch 90] [--shared-kb 227]
+It compiles with the facts a real launch gives Triton (which pointers and integers are multiples of 16),
+so its shared-memory figures are the GPU's: on an H200, launches of `_bwd_dkdv` with 32×16 and 16×32
+tiles and of `_bwd_dq` with 32×32 tiles asked for 266, 230 and 257 KB, which is what this script reports.
+
+    python scripts/compile_kernels.py [--arch 90] [--shared-kb 227] [--tiles tiles.json]
 """
 import argparse, os, re, subprocess, sys, tempfile
 
@@ -14,6 +18,9 @@ def main(argv=None):
     p.add_argument('--arch', type=int, default=90, help='compute capability, e.g. 80 (A100), 90 (H100)')
     p.add_argument('--shared-kb', type=int, default=227, help='shared memory per program the GPU allows')
     p.add_argument('--head-dim', type=int, default=32, help='channels per head (DeepViT-16B: 32)')
+    p.add_argument('--heads', type=int, default=12, help='heads (DeepViT-16B: 12)')
+    p.add_argument('--tokens', type=int, default=197, help='tokens (224 px, 16 px patches: 197)')
+    p.add_argument('--tiles', help='a JSON file of tiles (as scripts/tune_tiles.py --write makes) instead of TILES')
     args = p.parse_args(argv)
 
     import torch
@@ -24,6 +31,7 @@ def main(argv=None):
     from triton.compiler import ASTSource
     import deepvit_nb.fused as fused
     assert not fused.INTERPRET, 'deepvit_nb.fused was imported in interpreter mode'
+    if args.tiles: fused.load_tiles(args.tiles)
     target = GPUTarget('cuda', args.arch, 32)
     ptxas = os.path.join(os.path.dirname(triton.__file__), 'backends', 'nvidia', 'bin', 'ptxas')
 
@@ -36,6 +44,21 @@ def main(argv=None):
         info = out.stderr + out.stdout
         regs, spills = re.findall(r'Used (\d+) registers', info), re.findall(r'(\d+) bytes spill stores', info)
         return (int(regs[-1]) if regs else -1), (int(spills[-1]) if spills else -1)
+
+    # Triton specialises a launch on every pointer and integer that is a multiple of 16, and that changes
+    # vector widths, layouts and so shared memory; compile with the facts a real launch has. Q, K, V are
+    # views of the (B, T, 3, H, d) projection; outputs and gradients are stored heads-last, (B, T, H, d).
+    T, H, D = args.tokens, args.heads, args.head_dim
+    qkv = dict(b=T * 3 * H * D, h=D, t=3 * H * D)
+    heads_last = dict(b=T * H * D, h=D, t=H * D)
+    def value(name):
+        if name in ('T', 'H', 'D'): return dict(T=T, H=H, D=D)[name]
+        prefix, axis = name.rsplit('_', 1)
+        return (qkv if prefix in ('sq', 'sk', 'sv') else heads_last)[axis]
+    def divisibility(fn, const):
+        "Triton's `tt.divisibility` hints, as a launch at these shapes gives them (all pointers are aligned)."
+        return {(i,): [['tt.divisibility', 16]] for i, name in enumerate(fn.arg_names)
+                if name not in const and name != 'scale' and (name.endswith('_ptr') or value(name) % 16 == 0)}
 
     def signature(fn, fp32_ptrs, dtype, const):
         sig = {}
@@ -50,26 +73,28 @@ def main(argv=None):
     variants = [(fused._mix_fwd, dict(HAS_LSE=True)), (fused._mix_fwd, dict(HAS_LSE=False)), (fused._cov_fwd, {}),
                 (fused._bwd_dq, dict(HAS_DO=True, HAS_M=False)), (fused._bwd_dq, dict(HAS_DO=False, HAS_M=True)),
                 (fused._bwd_dkdv, dict(HAS_DO=True, HAS_M=False)), (fused._bwd_dkdv, dict(HAS_DO=False, HAS_M=True))]
-    tiles = fused.TILES
     dp = max(16, triton.next_power_of_2(args.head_dim))
-    print(f"sm_{args.arch}, tiles {tiles}, 16 heads (padded), {dp} channels (padded)")
-    print('| kernel | flags | inputs | shared KB | registers | spill stores (B) |\n|---|---|---|---|---|---|')
+    print(f"sm_{args.arch}, {T} tokens, {H} heads (padded to {max(16, triton.next_power_of_2(H))}), {D} channels (padded to {dp}); "
+          f"tiles: bf16 from TILES, fp32 {fused.FP32_TILES}")
+    print('| kernel | flags | inputs | tiles (BM×BN, warps) | shared KB | registers | spill stores (B) |\n|---|---|---|---|---|---|---|')
     ok = True
     for dtype in ('bf16', 'fp32'):
         for fn, flags in variants:
-            const = dict(HP=16, DP=dp, BM=tiles['BM'], BN=tiles['BN'], PREC='tf32', **flags)
+            tiles = fused.FP32_TILES if dtype == 'fp32' else fused.TILES[fn.__name__.lstrip('_')]
+            const = dict(HP=max(16, triton.next_power_of_2(H)), DP=dp, BM=tiles['BM'], BN=tiles['BN'], PREC='tf32', **flags)
             label = ', '.join(f"{k}={int(v)}" for k, v in flags.items()) or '–'
+            shape = f"{tiles['BM']}×{tiles['BN']}, {tiles['num_warps']}"
             try:
-                kernel = triton.compile(ASTSource(fn, signature(fn, rows_ptrs, dtype, const), const), target=target,
+                kernel = triton.compile(ASTSource(fn, signature(fn, rows_ptrs, dtype, const), const, divisibility(fn, const)), target=target,
                                         options=dict(num_warps=tiles['num_warps']))
             except Exception as e:
-                print(f"| {fn.__name__} | {label} | {dtype} | does not compile: {str(e).splitlines()[0][:200]} | | |")
+                print(f"| {fn.__name__} | {label} | {dtype} | {shape} | does not compile: {str(e).splitlines()[0][:200]} | | |")
                 ok = False; continue
             shared = kernel.metadata.shared / 1024
             regs, spills = resources(kernel)
             fits = shared <= args.shared_kb
             ok &= fits
-            print(f"| {fn.__name__} | {label} | {dtype} | {shared:.0f}{'' if fits else ' (too much)'} | {regs} | {spills} |")
+            print(f"| {fn.__name__} | {label} | {dtype} | {shape} | {shared:.0f}{'' if fits else ' (too much)'} | {regs} | {spills} |")
     print('all kernels compile and fit' if ok else 'SOME KERNELS DO NOT COMPILE OR FIT')
     return 0 if ok else 1
 

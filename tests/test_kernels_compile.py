@@ -18,3 +18,12 @@ def test_compile_check_can_fail():
     res = run('--arch', '90', '--shared-kb', '40')             # the backward kernels need more than 40 KB
     assert res.returncode == 1, res.stdout
     assert '(too much)' in res.stdout
+
+def test_shared_memory_matches_the_gpu(tmp_path):
+    "An H200 refused `_bwd_dkdv` with 32×16 tiles: its launch asked for 272,384 bytes (266 KB) of shared memory."
+    tiles = tmp_path / 'tiles.json'
+    tiles.write_text('{"bwd_dkdv": {"BM": 32, "BN": 16, "num_warps": 4}}')
+    res = run('--arch', '90', '--tiles', str(tiles))
+    assert res.returncode == 1, res.stdout
+    line = next(l for l in res.stdout.splitlines() if l.startswith('| _bwd_dkdv | HAS_DO=1, HAS_M=0 | bf16'))
+    assert '| 266 (too much) |' in line, line
