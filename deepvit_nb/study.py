@@ -12,22 +12,23 @@ import torch
 __all__ = ['GRIDS', 'grid_runs', 'run_one', 'run_grid', 'main']
 
 # %% ../nbs/08_study.ipynb #19ca9845
-GRIDS = {
-    'full': dict(depths=(4, 8, 12, 16), widths=(32, 64, 96), width_depth=12, train_samples=8000,
+GRIDS = {   # depth sweep: both architectures at `depth_width`; width sweep: ViTs of `width_depth` blocks
+    'full': dict(depths=(4, 8, 12, 16), depth_width=64, widths=(32, 64, 96), width_depth=12, train_samples=8000,
                  epochs=2, images=500),
-    'long': dict(depths=(6, 12, 24), widths=(), width_depth=12, train_samples=20000, epochs=4, images=500),
-    'reduced': dict(depths=(2, 4), widths=(32, 64), width_depth=2, train_samples=1024, epochs=1, images=64),
+    'long': dict(depths=(6, 12, 24), depth_width=64, widths=(), width_depth=12, train_samples=20000, epochs=4, images=500),
+    'gpu': dict(depths=(24,), depth_width=128, widths=(), width_depth=24, train_samples=20000, epochs=4, images=500),
+    'reduced': dict(depths=(2, 4), depth_width=64, widths=(32, 64), width_depth=2, train_samples=1024, epochs=1, images=64),
 }
 
 def grid_runs(grid:str='full'):
-    "Run specifications: the depth sweep (both architectures, width 64) and the width sweep (ViT); a model in both runs once."
+    "Run specifications: the depth sweep (both architectures) and the width sweep (ViT); a model in both runs once."
     g, runs = GRIDS[grid], {}
     def add(arch, depth, width, sweep):
         spec = runs.setdefault((arch, depth, width), dict(arch=arch, depth=depth, width=width, sweeps=[],
                                                           name=f"{arch}_d{depth}_w{width}"))
         spec['sweeps'].append(sweep)
     for d in g['depths']:
-        for a in ('vit', 'deepvit'): add(a, d, 64, 'depth')
+        for a in ('vit', 'deepvit'): add(a, d, g['depth_width'], 'depth')
     for w in g['widths']: add('vit', g['width_depth'], w, 'width')
     return list(runs.values())
 
