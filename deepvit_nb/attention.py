@@ -12,7 +12,8 @@ from einops import rearrange
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['BACKENDS', 'MultiHeadSelfAttention', 'HeadLayerNorm', 'make_head_norm', 'ReAttention']
+__all__ = ['BACKENDS', 'TORCH_MAPS', 'MultiHeadSelfAttention', 'HeadLayerNorm', 'make_head_norm', 'ReAttention', 'TorchMaps',
+           'HeadCovariance', 'MixedAttention']
 
 # %% ../nbs/01_attention.ipynb #636211a6
 class MultiHeadSelfAttention(nn.Module):
@@ -128,6 +129,8 @@ def forward(self:ReAttention,
     if not return_attention and self.use_fused(q, fold):
         from deepvit_nb.fused import fused_reattention     # chapter 07; imports Triton only when used
         return self.merge_heads(fused_reattention(self, q, k, v))
+    if fold and not return_attention and self.use_mapless(q):
+        return self.merge_heads(self.mapless_core(q, k, v, TORCH_MAPS))
     if fold and self.training and self.recompute and torch.is_grad_enabled() and not return_attention:
         return self.recomputed_forward(q, k, v)
     attn = self.attn_drop(self.attention_map(q, k))
@@ -229,12 +232,138 @@ def folded_forward(self:ReAttention, attn, v, return_attention:bool=False):
     out = self.merge_heads(out)
     return (out, mixed + c) if return_attention else out
 
-# %% ../nbs/01_attention.ipynb #5bbf0cd6
+# %% ../nbs/01_attention.ipynb #56afcbe5
+class TorchMaps:
+    "Re-attention's core in PyTorch that keeps no map: a few images at a time, so that each chunk's maps stay in cache."
+    def __init__(self, chunk_bytes:int=4 * 2**20): self.chunk_bytes = chunk_bytes
+
+    def worth(self, q):
+        "Whether the batch's float32 maps exceed two chunks; smaller batches stay in cache without chunking."
+        B, H, T, _ = q.shape
+        return B * H * T * T * 4 > 2 * self.chunk_bytes
+
+    def chunks(self, q):
+        "Slices of the batch whose float32 maps take at most `chunk_bytes` (one image at least)."
+        B, H, T, _ = q.shape
+        n = max(1, self.chunk_bytes // (H * T * T * 4))
+        return [slice(s, s + n) for s in range(0, B, n)]
+
+    @staticmethod
+    def prepare(*ts):
+        "Contiguous copies in at least float32, once per call: the chunks' products then need no copies."
+        dt = torch.promote_types(ts[0].dtype, torch.float32)
+        return [t.to(dt).contiguous() for t in ts]
+
+    @staticmethod
+    def mix(w, maps):
+        "Σ_h w[g, h] maps[:, h] as one batched matmul over the maps' memory: (H, H) × (b, H, T, T)."
+        b, H = maps.shape[:2]
+        return torch.bmm(w.expand(b, H, H), maps.flatten(2)).view_as(maps)
+
+    def covariance(self, q, k, scale:float):
+        "(C, None): C[h,k] = mean over (b, i, j) of (A_h − 1/T)(A_k − 1/T)."
+        B, H, T, _ = q.shape
+        q, k = self.prepare(q * scale, k)
+        cov = 0.
+        for sl in self.chunks(q):
+            centred = ((q[sl] @ k[sl].transpose(-2, -1)).softmax(-1) - 1. / T).flatten(2)
+            cov = cov + torch.bmm(centred, centred.transpose(1, 2)).sum(0)
+        return cov / (B * T * T), None
+
+    def mixed(self, q, k, v, w, c, scale:float, state=None):
+        "(O, None): O_g = Σ_j (Σ_h w[g,h] A_h + c_g) V_g, stored heads-last so that merging the heads is a view."
+        B, H, T, D = q.shape
+        out = v.new_empty(B, T, H, D).transpose(1, 2)
+        q, k, v, w, c = self.prepare(q * scale, k, v, w, c)
+        for sl in self.chunks(q):
+            a = (q[sl] @ k[sl].transpose(-2, -1)).softmax(-1)
+            out[sl] = self.mix(w, a) @ v[sl] + c.view(1, -1, 1, 1) * v[sl].sum(-2, keepdim=True)
+        return out, None
+
+    def backward(self, q, k, v, do, state, w, m, c, scale:float, has_do:bool, has_m:bool):
+        "dQ, dK, dV, dW: through the output (`has_do`: upstream dO, mix w, constant c), through C (`has_m`: m)."
+        B, H, T, D = q.shape
+        dq, dk = torch.empty_like(q), torch.empty_like(k)
+        dv = torch.empty_like(v) if has_do else None
+        qs, k, v, do, w, m, c = self.prepare(q * scale, k, v, do, w, m, c)
+        dw = 0.
+        for sl in self.chunks(q):
+            a = (qs[sl] @ k[sl].transpose(-2, -1)).softmax(-1)
+            da = 0.
+            if has_do:
+                dmix = do[sl] @ v[sl].transpose(-2, -1)                                    # dL/dA'
+                dv[sl] = self.mix(w, a).transpose(-2, -1) @ do[sl] + c.view(1, -1, 1, 1) * do[sl].sum(-2, keepdim=True)
+                dw = dw + torch.bmm(dmix.flatten(2), a.flatten(2).transpose(1, 2)).sum(0)
+                da = self.mix(w.T, dmix)
+            if has_m: da = da + self.mix(m, a - 1. / T)
+            ds = a * (da - (a * da).sum(-1, keepdim=True))                                 # through the softmax
+            dq[sl] = (ds @ k[sl]) * scale
+            dk[sl] = (ds.transpose(-2, -1) @ qs[sl])
+        return dq, dk, dv, (dw if has_do else None)
+
+TORCH_MAPS = TorchMaps()
+
+# %% ../nbs/01_attention.ipynb #6cd65e81
+class HeadCovariance(torch.autograd.Function):
+    "(q, k, scale, ops) → (C, state) by `ops.covariance`, with its backward by `ops.backward`; `state` is not differentiable."
+    @staticmethod
+    def forward(ctx, q, k, scale, ops):
+        cov, state = ops.covariance(q, k, scale)
+        ctx.save_for_backward(q, k, state)
+        ctx.scale, ctx.ops = scale, ops
+        if state is not None: ctx.mark_non_differentiable(state)
+        return cov, state
+
+    @staticmethod
+    def backward(ctx, dcov, _):
+        q, k, state = ctx.saved_tensors
+        B, H, T, _ = q.shape
+        m = (dcov + dcov.T) / (B * T * T)
+        dq, dk, _, _ = ctx.ops.backward(q, k, k, q, state, m, m, m[0], ctx.scale, has_do=False, has_m=True)
+        return dq, dk, None, None
+
+class MixedAttention(torch.autograd.Function):
+    "(q, k, v, w, c, scale, state, ops) → O (B, H, T, d) by `ops.mixed`, with its backward by `ops.backward`."
+    @staticmethod
+    def forward(ctx, q, k, v, w, c, scale, state, ops):
+        out, state = ops.mixed(q, k, v, w, c, scale, state)
+        ctx.save_for_backward(q, k, v, w, c, state)
+        ctx.scale, ctx.ops = scale, ops
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        q, k, v, w, c, state = ctx.saved_tensors
+        if dout.stride(-1) != 1: dout = dout.contiguous()
+        dq, dk, dv, dw = ctx.ops.backward(q, k, v, dout, state, w, w, c, ctx.scale, has_do=True, has_m=False)
+        dt = torch.promote_types(dout.dtype, torch.float32)
+        dc = (dout.to(dt) * v.to(dt).sum(2, keepdim=True)).sum((0, 2, 3))
+        return dq, dk, dv, dw.to(w.dtype), dc.to(c.dtype), None, None, None
+
+@patch
+def mapless_core(self:ReAttention, q, k, v, ops):
+    "Re-attention's core by `ops` (`TORCH_MAPS`, or chapter 07's kernels): per-head outputs (B, H, T, d), no map kept."
+    B, H, T, _ = q.shape
+    with torch.autocast(q.device.type, enabled=False):
+        cov, state = HeadCovariance.apply(q, k, self.scale, ops) if self.uses_batch_stats() else (None, None)
+        w, c, stats = self.fold_moments(cov, B, T)
+        if stats is not None: self.track_statistics(*stats)
+        return MixedAttention.apply(q, k, v, w, c, self.scale, state, ops)
+
+@patch
+def use_mapless(self:ReAttention, q):
+    "Whether this call runs `mapless_core` with `TORCH_MAPS`: large maps of CPU tensors, no attention dropout, not compiling, `recompute` in training."
+    dropout = self.attn_drop.p > 0 and self.attn_drop.training
+    keeps_maps = self.training and torch.is_grad_enabled() and not self.recompute
+    return (q.device.type == 'cpu' and TORCH_MAPS.worth(q) and not dropout and not keeps_maps
+            and not torch.compiler.is_compiling())
+
+# %% ../nbs/01_attention.ipynb #a7d11bef
 from torch.utils.checkpoint import checkpoint
 
 @patch
 def recomputed_forward(self:ReAttention, q, k, v):
-    "Training forward that keeps only q, k, v for backward; the maps are recomputed there."
+    "Training forward by `torch.utils.checkpoint` (attention dropout, `torch.compile`): keeps q, k, v; maps recomputed."
     def core(q, k, v):
         _, out, _, stats = self._mix_apply(self.attn_drop(self.attention_map(q, k)), v)
         return (out, *(stats[:2] if stats is not None else (q.new_zeros(0), q.new_zeros(0))))

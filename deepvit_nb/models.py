@@ -38,7 +38,7 @@ class PatchEmbed(nn.Module):
         check_images(x, self.in_chans, self.img_size)
         return rearrange(self.proj(x), 'b c h w -> b (h w) c')
 
-# %% ../nbs/02_models.ipynb #04edc8eb
+# %% ../nbs/02_models.ipynb #81a80df1
 class ConvStem(nn.Module):
     "DeepViT-S/L stem: 7×7/2 and 3×3 convolutions (64 channels, BN, ReLU), then a (P/2)×(P/2) patchify."
     def __init__(self, img_size:int=224, patch_size:int=16, in_chans:int=3, embed_dim:int=384, width:int=64):
@@ -56,6 +56,7 @@ class ConvStem(nn.Module):
 
     def forward(self, x):
         check_images(x, self.in_chans, self.img_size)
+        if x.device.type == 'cpu': x = x.contiguous(memory_format=torch.channels_last)   # oneDNN's fast layout
         x = self.bn1(self.conv1(x)).relu()
         x = self.bn2(self.conv2(x)).relu()
         return rearrange(self.proj(x), 'b c h w -> b (h w) c')
