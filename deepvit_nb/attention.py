@@ -13,7 +13,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['BACKENDS', 'TORCH_MAPS', 'MultiHeadSelfAttention', 'HeadLayerNorm', 'make_head_norm', 'ReAttention', 'TorchMaps',
-           'HeadCovariance', 'MixedAttention']
+           'MaplessAttention']
 
 # %% ../nbs/01_attention.ipynb #636211a6
 class MultiHeadSelfAttention(nn.Module):
@@ -106,7 +106,7 @@ class ReAttention(MultiHeadSelfAttention):
         self.recompute = True   # in training, keep no T×T map for backward (see "Recomputing the maps")
         self.backend = 'auto'   # 'auto', 'torch' or 'triton': see "Choosing the backend" below
 
-# %% ../nbs/01_attention.ipynb #b8729152
+# %% ../nbs/01_attention.ipynb #42046bea
 @patch
 def mix_heads(self:ReAttention, attn):
     "Θᵀ A plus Θ's bias, along the head axis of (B, H, T, T) maps."
@@ -129,8 +129,8 @@ def forward(self:ReAttention,
     if not return_attention and self.use_fused(q, fold):
         from deepvit_nb.fused import fused_reattention     # chapter 07; imports Triton only when used
         return self.merge_heads(fused_reattention(self, q, k, v))
-    if fold and not return_attention and self.use_mapless(q):
-        return self.merge_heads(self.mapless_core(q, k, v, TORCH_MAPS))
+    if fold and not return_attention and self.use_mapless(q):     # contiguous once, not in each of four passes
+        return self.merge_heads(self.mapless_core(q.contiguous(), k.contiguous(), v.contiguous()))
     if fold and self.training and self.recompute and torch.is_grad_enabled() and not return_attention:
         return self.recomputed_forward(q, k, v)
     attn = self.attn_drop(self.attention_map(q, k))
@@ -164,7 +164,7 @@ def use_fused(self:ReAttention, q, fold:bool):
     from deepvit_nb.fused import fits    # chapter 07: which shapes the kernels handle on this GPU
     return fits(q)
 
-# %% ../nbs/01_attention.ipynb #2db096b4
+# %% ../nbs/01_attention.ipynb #6b954dca
 @patch
 def uses_batch_stats(self:ReAttention):
     "Whether the Norm normalises with the statistics of the batch at hand."
@@ -188,11 +188,11 @@ def folded_mix(self:ReAttention, attn):
     return self.fold_moments(cov, B, T)
 
 @patch
-def fold_moments(self:ReAttention, cov, B:int, T:int):
-    "W, c (+ batch statistics) from the parameters and, with batch statistics, the maps' head covariance `cov`."
+def head_affine(self:ReAttention, cov, B:int, T:int):
+    "Per-head scale a and constant c (+ batch statistics) with Norm(Θᵀ A)·s = a_g (Θᵀ A)_g + c_g; `cov` for batch statistics."
     theta, bias, s = self.reatten_matrix.weight.flatten(1), self.reatten_matrix.bias, self.reatten_scale
     bn, stats = self.var_norm, None
-    if isinstance(bn, nn.Identity): return theta * s, bias * s, stats
+    if isinstance(bn, nn.Identity): return theta.new_full(bias.shape, s), bias * s, stats
     if cov is not None:
         mean = theta.sum(1) / T + bias
         var = ((theta @ cov) * theta).sum(1)                             # biased, as BatchNorm normalises
@@ -200,9 +200,13 @@ def fold_moments(self:ReAttention, cov, B:int, T:int):
     else: mean, var = bn.running_mean, bn.running_var
     inv = torch.rsqrt(var + bn.eps)
     if bn.affine: inv = inv * bn.weight
-    w = (s * inv)[:, None] * theta
-    c = s * ((bn.bias if bn.affine else 0.) + inv * (bias - mean))
-    return w, c, stats
+    return s * inv, s * ((bn.bias if bn.affine else 0.) + inv * (bias - mean)), stats
+
+@patch
+def fold_moments(self:ReAttention, cov, B:int, T:int):
+    "W = diag(a) Θ, c (+ batch statistics): the whole regeneration as one (H, H) matrix and a per-head constant."
+    a, c, stats = self.head_affine(cov, B, T)
+    return a[:, None] * self.reatten_matrix.weight.flatten(1), c, stats
 
 @patch
 def track_statistics(self:ReAttention, mean, var, n:int):
@@ -232,7 +236,7 @@ def folded_forward(self:ReAttention, attn, v, return_attention:bool=False):
     out = self.merge_heads(out)
     return (out, mixed + c) if return_attention else out
 
-# %% ../nbs/01_attention.ipynb #56afcbe5
+# %% ../nbs/01_attention.ipynb #ca49e629
 class TorchMaps:
     "Re-attention's core in PyTorch that keeps no map: a few images at a time, so that each chunk's maps stay in cache."
     def __init__(self, chunk_bytes:int=4 * 2**20): self.chunk_bytes = chunk_bytes
@@ -250,7 +254,7 @@ class TorchMaps:
 
     @staticmethod
     def prepare(*ts):
-        "Contiguous copies in at least float32, once per call: the chunks' products then need no copies."
+        "Contiguous copies in at least float32: the chunks' products then need no copies."
         dt = torch.promote_types(ts[0].dtype, torch.float32)
         return [t.to(dt).contiguous() for t in ts]
 
@@ -260,99 +264,71 @@ class TorchMaps:
         b, H = maps.shape[:2]
         return torch.bmm(w.expand(b, H, H), maps.flatten(2)).view_as(maps)
 
-    def covariance(self, q, k, scale:float):
-        "(C, None): C[h,k] = mean over (b, i, j) of (A_h − 1/T)(A_k − 1/T)."
-        B, H, T, _ = q.shape
-        q, k = self.prepare(q * scale, k)
+    def forward(self, q, k, v, theta, scale:float, with_cov:bool):
+        "U = (Θᵀ A) V (B, H, T, d), stored heads-last, and C (H, H) if `with_cov`: one pass over the maps."
+        B, H, T, D = q.shape
+        U = v.new_empty(B, T, H, D).transpose(1, 2)     # heads-last: merging the heads is then a view
+        qs, k, v, theta = self.prepare(q * scale, k, v, theta)
         cov = 0.
         for sl in self.chunks(q):
-            centred = ((q[sl] @ k[sl].transpose(-2, -1)).softmax(-1) - 1. / T).flatten(2)
-            cov = cov + torch.bmm(centred, centred.transpose(1, 2)).sum(0)
-        return cov / (B * T * T), None
+            a = (qs[sl] @ k[sl].transpose(-2, -1)).softmax(-1)
+            if with_cov:
+                centred = (a - 1. / T).flatten(2)
+                cov = cov + torch.bmm(centred, centred.transpose(1, 2)).sum(0)
+            U[sl] = self.mix(theta, a) @ v[sl]
+        return U, (cov / (B * T * T) if with_cov else None)
 
-    def mixed(self, q, k, v, w, c, scale:float, state=None):
-        "(O, None): O_g = Σ_j (Σ_h w[g,h] A_h + c_g) V_g, stored heads-last so that merging the heads is a view."
+    def backward(self, q, k, v, theta, scale:float, dU, dcov):
+        "dQ, dK, dV, dΘ from the upstream gradients of U and (None if unused) of C: one pass over the recomputed maps."
         B, H, T, D = q.shape
-        out = v.new_empty(B, T, H, D).transpose(1, 2)
-        q, k, v, w, c = self.prepare(q * scale, k, v, w, c)
-        for sl in self.chunks(q):
-            a = (q[sl] @ k[sl].transpose(-2, -1)).softmax(-1)
-            out[sl] = self.mix(w, a) @ v[sl] + c.view(1, -1, 1, 1) * v[sl].sum(-2, keepdim=True)
-        return out, None
-
-    def backward(self, q, k, v, do, state, w, m, c, scale:float, has_do:bool, has_m:bool):
-        "dQ, dK, dV, dW: through the output (`has_do`: upstream dO, mix w, constant c), through C (`has_m`: m)."
-        B, H, T, D = q.shape
-        dq, dk = torch.empty_like(q), torch.empty_like(k)
-        dv = torch.empty_like(v) if has_do else None
-        qs, k, v, do, w, m, c = self.prepare(q * scale, k, v, do, w, m, c)
-        dw = 0.
+        dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+        qs, k, v, theta, dU = self.prepare(q * scale, k, v, theta, dU)
+        m = None if dcov is None else (dcov + dcov.T).to(qs.dtype) / (B * T * T)
+        dtheta = 0.
         for sl in self.chunks(q):
             a = (qs[sl] @ k[sl].transpose(-2, -1)).softmax(-1)
-            da = 0.
-            if has_do:
-                dmix = do[sl] @ v[sl].transpose(-2, -1)                                    # dL/dA'
-                dv[sl] = self.mix(w, a).transpose(-2, -1) @ do[sl] + c.view(1, -1, 1, 1) * do[sl].sum(-2, keepdim=True)
-                dw = dw + torch.bmm(dmix.flatten(2), a.flatten(2).transpose(1, 2)).sum(0)
-                da = self.mix(w.T, dmix)
-            if has_m: da = da + self.mix(m, a - 1. / T)
+            dmix = dU[sl] @ v[sl].transpose(-2, -1)                                        # dL/dA'
+            dv[sl] = self.mix(theta, a).transpose(-2, -1) @ dU[sl]
+            dtheta = dtheta + torch.bmm(dmix.flatten(2), a.flatten(2).transpose(1, 2)).sum(0)
+            da = self.mix(theta.T, dmix)
+            if m is not None: da = da + self.mix(m, a - 1. / T)                            # through C
             ds = a * (da - (a * da).sum(-1, keepdim=True))                                 # through the softmax
             dq[sl] = (ds @ k[sl]) * scale
-            dk[sl] = (ds.transpose(-2, -1) @ qs[sl])
-        return dq, dk, dv, (dw if has_do else None)
+            dk[sl] = ds.transpose(-2, -1) @ qs[sl]
+        return dq, dk, dv, dtheta
 
 TORCH_MAPS = TorchMaps()
 
-# %% ../nbs/01_attention.ipynb #6cd65e81
-class HeadCovariance(torch.autograd.Function):
-    "(q, k, scale, ops) → (C, state) by `ops.covariance`, with its backward by `ops.backward`; `state` is not differentiable."
+class MaplessAttention(torch.autograd.Function):
+    "(q, k, v, Θ, scale, with_cov, maps) → (U, C or None) by `maps.forward`, with its backward by `maps.backward`."
     @staticmethod
-    def forward(ctx, q, k, scale, ops):
-        cov, state = ops.covariance(q, k, scale)
-        ctx.save_for_backward(q, k, state)
-        ctx.scale, ctx.ops = scale, ops
-        if state is not None: ctx.mark_non_differentiable(state)
-        return cov, state
+    def forward(ctx, q, k, v, theta, scale, with_cov, maps):
+        U, cov = maps.forward(q, k, v, theta, scale, with_cov)
+        ctx.save_for_backward(q, k, v, theta)
+        ctx.scale, ctx.maps = scale, maps
+        return U, cov
 
     @staticmethod
-    def backward(ctx, dcov, _):
-        q, k, state = ctx.saved_tensors
-        B, H, T, _ = q.shape
-        m = (dcov + dcov.T) / (B * T * T)
-        dq, dk, _, _ = ctx.ops.backward(q, k, k, q, state, m, m, m[0], ctx.scale, has_do=False, has_m=True)
-        return dq, dk, None, None
+    def backward(ctx, dU, dcov):
+        q, k, v, theta = ctx.saved_tensors
+        if dU is None: dU = torch.zeros_like(v)
+        dq, dk, dv, dtheta = ctx.maps.backward(q, k, v, theta, ctx.scale, dU, dcov)
+        return dq, dk, dv, dtheta.to(theta.dtype), None, None, None
 
-class MixedAttention(torch.autograd.Function):
-    "(q, k, v, w, c, scale, state, ops) → O (B, H, T, d) by `ops.mixed`, with its backward by `ops.backward`."
-    @staticmethod
-    def forward(ctx, q, k, v, w, c, scale, state, ops):
-        out, state = ops.mixed(q, k, v, w, c, scale, state)
-        ctx.save_for_backward(q, k, v, w, c, state)
-        ctx.scale, ctx.ops = scale, ops
-        return out
-
-    @staticmethod
-    def backward(ctx, dout):
-        q, k, v, w, c, state = ctx.saved_tensors
-        if dout.stride(-1) != 1: dout = dout.contiguous()
-        dq, dk, dv, dw = ctx.ops.backward(q, k, v, dout, state, w, w, c, ctx.scale, has_do=True, has_m=False)
-        dt = torch.promote_types(dout.dtype, torch.float32)
-        dc = (dout.to(dt) * v.to(dt).sum(2, keepdim=True)).sum((0, 2, 3))
-        return dq, dk, dv, dw.to(w.dtype), dc.to(c.dtype), None, None, None
-
+# %% ../nbs/01_attention.ipynb #1c88b3d5
 @patch
-def mapless_core(self:ReAttention, q, k, v, ops):
-    "Re-attention's core by `ops` (`TORCH_MAPS`, or chapter 07's kernels): per-head outputs (B, H, T, d), no map kept."
+def mapless_core(self:ReAttention, q, k, v, maps:TorchMaps=TORCH_MAPS):
+    "Re-attention's core without keeping maps: O = a·U + c·ΣV from `MaplessAttention` and `head_affine`; (B, H, T, d)."
     B, H, T, _ = q.shape
-    with torch.autocast(q.device.type, enabled=False):
-        cov, state = HeadCovariance.apply(q, k, self.scale, ops) if self.uses_batch_stats() else (None, None)
-        w, c, stats = self.fold_moments(cov, B, T)
-        if stats is not None: self.track_statistics(*stats)
-        return MixedAttention.apply(q, k, v, w, c, self.scale, state, ops)
+    theta = self.reatten_matrix.weight.flatten(1)
+    U, cov = MaplessAttention.apply(q, k, v, theta, self.scale, self.uses_batch_stats(), maps)
+    a, c, stats = self.head_affine(cov, B, T)
+    if stats is not None: self.track_statistics(*stats)
+    return U * a.view(1, -1, 1, 1).to(U.dtype) + c.view(1, -1, 1, 1).to(U.dtype) * v.sum(2, keepdim=True)
 
 @patch
 def use_mapless(self:ReAttention, q):
-    "Whether this call runs `mapless_core` with `TORCH_MAPS`: large maps of CPU tensors, no attention dropout, not compiling, `recompute` in training."
+    "Whether this call runs `mapless_core`: large maps of CPU tensors, no attention dropout, not compiling, `recompute` in training."
     dropout = self.attn_drop.p > 0 and self.attn_drop.training
     keeps_maps = self.training and torch.is_grad_enabled() and not self.recompute
     return (q.device.type == 'cpu' and TORCH_MAPS.worth(q) and not dropout and not keeps_maps

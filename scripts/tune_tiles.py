@@ -72,8 +72,8 @@ def main(argv=None):
         print(f"| {name} | " + ' | '.join(cells) + ' |', flush=True)
 
     def forward():
-        cov, lse = fused.HeadCovariance.apply(q, k, scale, fused.TRITON_MAPS)
-        return fused.MixedAttention.apply(q, k, v, w, c, scale, lse, fused.TRITON_MAPS), cov
+        cov, lse = fused.HeadCovariance.apply(q, k, scale)
+        return fused.MixedAttention.apply(q, k, v, w, c, scale, lse), cov
     def train():
         out, cov = forward()
         torch.autograd.backward([out, cov], [g, torch.ones_like(cov)])
