@@ -129,7 +129,7 @@ def forward(self:ReAttention,
     if not return_attention and self.use_fused(q, fold):
         from deepvit_nb.fused import fused_reattention     # chapter 07; imports Triton only when used
         return self.merge_heads(fused_reattention(self, q, k, v))
-    if fold and not return_attention and self.use_mapless(q):     # contiguous once, not in each of four passes
+    if fold and not return_attention and self.use_mapless(q):     # contiguous once, for both passes
         return self.merge_heads(self.mapless_core(q.contiguous(), k.contiguous(), v.contiguous()))
     if fold and self.training and self.recompute and torch.is_grad_enabled() and not return_attention:
         return self.recomputed_forward(q, k, v)
