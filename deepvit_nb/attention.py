@@ -12,8 +12,8 @@ from einops import rearrange
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['BACKENDS', 'TORCH_MAPS', 'MultiHeadSelfAttention', 'HeadLayerNorm', 'make_head_norm', 'ReAttention', 'TorchMaps',
-           'MaplessAttention']
+__all__ = ['BACKENDS', 'TORCH_MAPS', 'MultiHeadSelfAttention', 'HeadLayerNorm', 'make_head_norm', 'ReAttention', 'mix_maps',
+           'head_gram', 'TorchMaps', 'MaplessAttention']
 
 # %% ../nbs/01_attention.ipynb #636211a6
 class MultiHeadSelfAttention(nn.Module):
@@ -177,14 +177,21 @@ def can_fold(self:ReAttention):
     if not self.fold or isinstance(self.var_norm, HeadLayerNorm): return False
     return not (self.uses_batch_stats() and self.attn_drop.p > 0 and self.attn_drop.training)
 
+def mix_maps(w, maps):
+    "Σ_h w[g, h] maps[:, h] for (b, H, T, T) maps: an expanded w and one batched matmul on the maps' memory, no copies."
+    b, H = maps.shape[:2]
+    return torch.bmm(w.expand(b, H, H), maps.flatten(2)).view_as(maps)
+
+def head_gram(maps):
+    "Σ over images and token pairs of A_h·A_k: the (H, H) Gram matrix of (b, H, T, T) maps."
+    flat = maps.flatten(2)                                               # (b, H, T²), no copy
+    return torch.bmm(flat, flat.transpose(1, 2)).sum(0)
+
 @patch
 def folded_mix(self:ReAttention, attn):
     "Θ, its bias, the Norm and the scale as an (H, H) matrix W and a per-head constant c (+ batch statistics)."
     B, _, T, _ = attn.shape
-    cov = None
-    if self.uses_batch_stats():
-        flat = attn.flatten(2)                                           # (B, H, T²), no copy
-        cov = torch.bmm(flat, flat.transpose(1, 2)).sum(0) / (B * T * T) - 1. / T ** 2   # E[A_h] = 1/T exactly
+    cov = head_gram(attn) / (B * T * T) - 1. / T ** 2 if self.uses_batch_stats() else None   # E[A_h] = 1/T exactly
     return self.fold_moments(cov, B, T)
 
 @patch
@@ -223,8 +230,7 @@ def track_statistics(self:ReAttention, mean, var, n:int):
 def _mix_apply(self:ReAttention, attn, v):
     "(mixed maps without their constant, output per head, constant, batch statistics) via `folded_mix`."
     w, c, stats = self.folded_mix(attn)
-    B, H = attn.shape[:2]
-    mixed = torch.bmm(w.expand(B, H, H), attn.flatten(2)).view_as(attn)   # an expanded w: one bmm, no copies
+    mixed = mix_maps(w, attn)
     c = c.view(1, -1, 1, 1)
     return mixed, mixed @ v + c * v.sum(-2, keepdim=True), c, stats
 
@@ -258,25 +264,17 @@ class TorchMaps:
         dt = torch.promote_types(ts[0].dtype, torch.float32)
         return [t.to(dt).contiguous() for t in ts]
 
-    @staticmethod
-    def mix(w, maps):
-        "Σ_h w[g, h] maps[:, h] as one batched matmul over the maps' memory: (H, H) × (b, H, T, T)."
-        b, H = maps.shape[:2]
-        return torch.bmm(w.expand(b, H, H), maps.flatten(2)).view_as(maps)
-
     def forward(self, q, k, v, theta, scale:float, with_cov:bool):
         "U = (Θᵀ A) V (B, H, T, d), stored heads-last, and C (H, H) if `with_cov`: one pass over the maps."
         B, H, T, D = q.shape
         U = v.new_empty(B, T, H, D).transpose(1, 2)     # heads-last: merging the heads is then a view
         qs, k, v, theta = self.prepare(q * scale, k, v, theta)
-        cov = 0.
+        gram = 0.
         for sl in self.chunks(q):
             a = (qs[sl] @ k[sl].transpose(-2, -1)).softmax(-1)
-            if with_cov:
-                centred = (a - 1. / T).flatten(2)
-                cov = cov + torch.bmm(centred, centred.transpose(1, 2)).sum(0)
-            U[sl] = self.mix(theta, a) @ v[sl]
-        return U, (cov / (B * T * T) if with_cov else None)
+            if with_cov: gram = gram + head_gram(a)
+            U[sl] = mix_maps(theta, a) @ v[sl]
+        return U, (gram / (B * T * T) - 1. / T ** 2 if with_cov else None)
 
     def backward(self, q, k, v, theta, scale:float, dU, dcov):
         "dQ, dK, dV, dΘ from the upstream gradients of U and (None if unused) of C: one pass over the recomputed maps."
@@ -288,10 +286,10 @@ class TorchMaps:
         for sl in self.chunks(q):
             a = (qs[sl] @ k[sl].transpose(-2, -1)).softmax(-1)
             dmix = dU[sl] @ v[sl].transpose(-2, -1)                                        # dL/dA'
-            dv[sl] = self.mix(theta, a).transpose(-2, -1) @ dU[sl]
+            dv[sl] = mix_maps(theta, a).transpose(-2, -1) @ dU[sl]
             dtheta = dtheta + torch.bmm(dmix.flatten(2), a.flatten(2).transpose(1, 2)).sum(0)
-            da = self.mix(theta.T, dmix)
-            if m is not None: da = da + self.mix(m, a - 1. / T)                            # through C
+            da = mix_maps(theta.T, dmix)
+            if m is not None: da = da + mix_maps(m, a - 1. / T)                            # through C
             ds = a * (da - (a * da).sum(-1, keepdim=True))                                 # through the softmax
             dq[sl] = (ds @ k[sl]) * scale
             dk[sl] = ds.transpose(-2, -1) @ qs[sl]
@@ -311,7 +309,6 @@ class MaplessAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dU, dcov):
         q, k, v, theta = ctx.saved_tensors
-        if dU is None: dU = torch.zeros_like(v)
         dq, dk, dv, dtheta = ctx.maps.backward(q, k, v, theta, ctx.scale, dU, dcov)
         return dq, dk, dv, dtheta.to(theta.dtype), None, None, None
 

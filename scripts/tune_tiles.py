@@ -40,14 +40,13 @@ def main(argv=None):
     scale = D ** -0.5
     _, lse = fused.head_covariance(q, k, scale)
 
+    def backward():   # both backward calls of a training step: through the output, and through C
+        fused._backward(q, k, v, g, lse, w, w, c, scale, True, False)
+        fused._backward(q, k, k, q, lse, m, m, m[0], scale, False, True)
     ops = {   # what each kernel's time is measured on: the calls that launch it in training and inference
         'cov_fwd': lambda: fused.head_covariance(q, k, scale),
         'mix_fwd': lambda: fused.mixed_attention(q, k, v, w, c, scale),          # inference: ℓ pass and output pass
-        'bwd_dq': lambda: (fused._backward(q, k, v, g, lse, w, w, c, scale, True, False),
-                           fused._backward(q, k, k, q, lse, m, m, m[0], scale, False, True)),
-        'bwd_dkdv': lambda: (fused._backward(q, k, v, g, lse, w, w, c, scale, True, False),
-                             fused._backward(q, k, k, q, lse, m, m, m[0], scale, False, True)),
-    }
+        'bwd_dq': backward, 'bwd_dkdv': backward}
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}; attention of B={B}, H={H}, T={T}, d={D}, bf16")
     print("each kernel's call timed over tiles (BM queries, BN keys, warps), the other kernels as shipped; "
           "bwd_dq and bwd_dkdv: both backward calls of a training step")
