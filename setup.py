@@ -15,6 +15,8 @@ requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
 # Benchmarks compare against lucidrains' DeepViT as well; it is only needed there.
 bench_requirements = ['timm>=1.0', 'vit-pytorch>=1.6']
+# The Triton kernels (chapter 07) are optional: CUDA builds of PyTorch bring Triton on Linux, CPU builds do not.
+gpu_requirements = ['triton>=3.4']
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -35,7 +37,7 @@ setuptools.setup(
     include_package_data=True,
     python_requires=f'>={cfg["min_python"]}',
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'bench': bench_requirements},
+    extras_require={'dev': dev_requirements, 'bench': bench_requirements, 'gpu': gpu_requirements},
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),
                   'nbdev': [f'{cfg["lib_name"]}={cfg["lib_name"]}._modidx:d']},
     zip_safe=False,

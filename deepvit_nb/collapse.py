@@ -5,13 +5,16 @@
 # %% ../nbs/03_collapse.ipynb #adf25f9d
 from __future__ import annotations
 import argparse, inspect, json, sys, time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from tqdm.auto import tqdm
+from torchvision.transforms import v2
+from .models import create_model, list_models, load_checkpoint, read_state_dict, recalibrate_batchnorm
+from .data import fashion_mnist, CheckedImageFolder, eval_transform, AugmentedDataset
 
 # %% auto #0
 __all__ = ['SIMILARITY_THRESHOLD', 'SIMILAR_RATIO', 'Capture', 'attention_blocks', 'capture_attention', 'cross_layer_similarity',
@@ -188,7 +191,6 @@ def collapse_report(model:nn.Module, loader, # the trained model, and the images
                     calibration_batches:int=4, # BatchNorm statistics for the init model from this many batches
                     **kwargs): # passed to `measure_collapse`
     "Measure `model` and its initialisation baseline: `{'trained': ..., 'init': ...}`."
-    from deepvit_nb.train import recalibrate_batchnorm
     report = {'trained': measure_collapse(model, loader, **kwargs)}
     if init_model is not None:
         device = next(init_model.parameters()).device
@@ -236,13 +238,11 @@ def plot_similarity_matrices(reports:dict):
 # %% ../nbs/03_collapse.ipynb #45e72836
 def _checkpoint_classes(path):
     "Number of classes a checkpoint's head was trained for (None if it has no head)."
-    from deepvit_nb.models import read_state_dict
     sd, _ = read_state_dict(path)
     return sd['head.weight'].shape[0] if 'head.weight' in sd else None
 
 def load_any_model(name:str, checkpoint:str|None=None):
     "One of our models, or a timm ViT by name; weights from `checkpoint` if given (strictly)."
-    from deepvit_nb.models import create_model, list_models, load_checkpoint
     if checkpoint and not Path(checkpoint).is_file(): raise FileNotFoundError(f"checkpoint file not found: {checkpoint}")
     kw = {}
     if checkpoint and (n := _checkpoint_classes(checkpoint)) is not None: kw['num_classes'] = n
@@ -266,8 +266,6 @@ def _input_spec(model):
 # %% ../nbs/03_collapse.ipynb #69386a4b
 def collapse_dataset(data:str, img_size:int, in_chans:int, images:int, seed:int=0):
     "A fixed random subset of `images` test images for measuring, shaped for the model."
-    from torchvision.transforms import v2
-    from deepvit_nb.data import fashion_mnist, CheckedImageFolder, eval_transform, AugmentedDataset
     if data == 'fashion-mnist':
         base = fashion_mnist('test', download=False)
         ops = [v2.ToDtype(torch.float32, scale=True)]

@@ -4,9 +4,11 @@
 
 # %% ../nbs/02_models.ipynb #4ab9dd23
 from __future__ import annotations
+import math
 from pathlib import Path
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from einops import rearrange
 from fastcore.basics import patch
 
@@ -14,7 +16,8 @@ from .attention import MultiHeadSelfAttention, ReAttention
 
 # %% auto #0
 __all__ = ['MODEL_CONFIGS', 'check_images', 'PatchEmbed', 'ConvStem', 'DropPath', 'Mlp', 'Block', 'reattention_flags', 'DeepViT',
-           'list_models', 'create_model', 'CheckpointMismatchError', 'read_state_dict', 'load_checkpoint']
+           'list_models', 'create_model', 'CheckpointMismatchError', 'read_state_dict', 'load_checkpoint',
+           'recalibrate_batchnorm', 'resize_pos_embed', 'load_pretrained']
 
 # %% ../nbs/02_models.ipynb #d36dd622
 def check_images(x, in_chans:int, img_size:int):
@@ -90,14 +93,15 @@ class Block(nn.Module):
                  re_attention:bool=False, # Re-attention instead of plain MHSA
                  reattention_norm:str='batch', transform_scale:bool=False,
                  scale_adjustment:float=1., # s: LN sees s·x, the branch adds its output / s
-                 drop:float=0., attn_drop:float=0., drop_path:float=0.):
+                 drop:float=0., attn_drop:float=0., drop_path:float=0.,
+                 **reattention): # ReAttention's `fold`, `recompute`, `backend`
         super().__init__()
         self.scale_adjustment = scale_adjustment
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        common = dict(num_heads=num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
         if re_attention:
-            self.attn = ReAttention(dim, num_heads, qkv_bias, attn_drop, drop, reattention_norm, transform_scale)
-        else:
-            self.attn = MultiHeadSelfAttention(dim, num_heads, qkv_bias, attn_drop, drop)
+            self.attn = ReAttention(dim, norm=reattention_norm, transform_scale=transform_scale, **common, **reattention)
+        else: self.attn = MultiHeadSelfAttention(dim, **common)
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
@@ -140,7 +144,8 @@ class DeepViT(nn.Module):
                  scale_adjustment:float=1., # official residual scale s
                  reattention_norm:str='batch', # 'batch' (official), 'layer' or 'none'
                  drop_rate:float=0., attn_drop_rate:float=0.,
-                 drop_path_rate:float=0.): # stochastic depth, rising linearly to this over the blocks
+                 drop_path_rate:float=0., # stochastic depth, rising linearly to this over the blocks
+                 fold:bool=True, recompute:bool=True, backend:str='auto'): # how Re-attention computes (chapter 01)
         super().__init__()
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
@@ -155,8 +160,9 @@ class DeepViT(nn.Module):
         self.pos_drop = nn.Dropout(drop_rate)
         drop_paths = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList([
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, flag, reattention_norm, transform_scale,
-                  scale_adjustment, drop_rate, attn_drop_rate, dp)
+            Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, re_attention=flag,
+                  reattention_norm=reattention_norm, transform_scale=transform_scale, scale_adjustment=scale_adjustment,
+                  drop=drop_rate, attn_drop=attn_drop_rate, drop_path=dp, fold=fold, recompute=recompute, backend=backend)
             for flag, dp in zip(self.re_attention, drop_paths)])
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
@@ -311,3 +317,36 @@ def load_checkpoint(model:nn.Module,
         raise CheckpointMismatchError('\n'.join(lines))
     model.load_state_dict(sd, strict=True)
     return model
+
+# %% ../nbs/02_models.ipynb #6519339a
+@torch.no_grad()
+def recalibrate_batchnorm(model:nn.Module, batches):
+    "Re-estimate every BatchNorm's running statistics from `batches` (a cumulative average)."
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms: return model
+    was_training, momenta = model.training, [m.momentum for m in norms]
+    model.eval()                                   # dropout and drop-path off
+    for m in norms: m.reset_running_stats(); m.momentum = None; m.train()
+    for x in batches: model(x)
+    for m, momentum in zip(norms, momenta): m.momentum = momentum
+    model.train(was_training)
+    return model
+
+# %% ../nbs/02_models.ipynb #30dd022a
+def resize_pos_embed(pos:torch.Tensor, num_patches:int):
+    "(1, 1+N, C) position embedding → (1, 1+num_patches, C) by bicubic resizing of the patch grid."
+    cls, grid = pos[:, :1], pos[:, 1:]
+    old, new = math.isqrt(grid.shape[1]), math.isqrt(num_patches)
+    grid = grid.reshape(1, old, old, -1).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid.float(), size=(new, new), mode='bicubic', align_corners=False)
+    return torch.cat([cls, grid.permute(0, 2, 3, 1).reshape(1, new * new, -1).to(pos.dtype)], dim=1)
+
+def load_pretrained(model:nn.Module, path:str|Path):
+    "Load a checkpoint for fine-tuning: resize `pos_embed`, re-initialise a head of another size."
+    sd, _ = read_state_dict(path)
+    own = model.state_dict()
+    if 'pos_embed' in sd and sd['pos_embed'].shape != own['pos_embed'].shape:
+        sd['pos_embed'] = resize_pos_embed(sd['pos_embed'], own['pos_embed'].shape[1] - 1)
+    for k in ('head.weight', 'head.bias'):
+        if k in sd and k in own and sd[k].shape != own[k].shape: sd[k] = own[k]
+    return load_checkpoint(model, sd)

@@ -7,6 +7,9 @@ from __future__ import annotations
 import argparse, json, sys, time
 from pathlib import Path
 import torch
+from .train import load_config, train
+from .models import create_model, load_checkpoint
+from .collapse import collapse_report, collapse_dataset
 
 # %% auto #0
 __all__ = ['GRIDS', 'grid_runs', 'run_one', 'run_grid', 'main']
@@ -35,9 +38,6 @@ def grid_runs(grid:str='full'):
 # %% ../nbs/08_study.ipynb #8d7ffea0
 def run_one(spec:dict, grid:str, runs_dir:Path, seed:int=42):
     "Train one model of the grid, measure collapse (trained and at init), return the results."
-    from deepvit_nb.train import load_config, train
-    from deepvit_nb.models import create_model, load_checkpoint
-    from deepvit_nb.collapse import collapse_report, collapse_dataset
     g = GRIDS[grid]
     model = f"{spec['arch']}_tiny_28"
     cfg = load_config(overrides=[f"model={model}", f"depth={spec['depth']}", f"embed_dim={spec['width']}",

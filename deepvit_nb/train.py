@@ -15,17 +15,18 @@ import yaml
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .models import create_model, load_checkpoint
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from .models import MODEL_CONFIGS, create_model, load_checkpoint, load_pretrained, recalibrate_batchnorm
 from .data import (EpochSampler, AugmentedDataset, CheckedImageFolder, fashion_mnist, derive_seed,
                              imagenet_train_transform, eval_transform, small_train_transform,
                              small_eval_transform, mix_batch, smooth_one_hot)
 
 # %% auto #0
 __all__ = ['METRIC_FIELDS', 'TrainConfig', 'make_config', 'load_config', 'lr_at', 'soft_cross_entropy',
-           'attention_similarity_penalty', 'param_groups', 'ModelEma', 'recalibrate_batchnorm', 'evaluate',
-           'build_data', 'TrainState', 'save_checkpoint', 'find_resume_checkpoint', 'StopRequested',
-           'NonFiniteLossError', 'append_metrics', 'plot_curves', 'resize_pos_embed', 'load_pretrained',
-           'TrainingStopped', 'train', 'main']
+           'attention_similarity_penalty', 'param_groups', 'ModelEma', 'evaluate', 'build_data', 'TrainState',
+           'save_checkpoint', 'find_resume_checkpoint', 'StopRequested', 'NonFiniteLossError', 'append_metrics',
+           'plot_curves', 'TrainingStopped', 'train', 'main']
 
 # %% ../nbs/05_train.ipynb #c43ac78b
 @dataclass
@@ -163,20 +164,6 @@ class ModelEma:
     def state_dict(self): return self.module.state_dict()
     def load_state_dict(self, sd): self.module.load_state_dict(sd)
 
-# %% ../nbs/05_train.ipynb #6519339a
-@torch.no_grad()
-def recalibrate_batchnorm(model:nn.Module, batches):
-    "Re-estimate every BatchNorm's running statistics from `batches` (a cumulative average)."
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms: return model
-    was_training, momenta = model.training, [m.momentum for m in norms]
-    model.eval()                                   # dropout and drop-path off
-    for m in norms: m.reset_running_stats(); m.momentum = None; m.train()
-    for x in batches: model(x)
-    for m, momentum in zip(norms, momenta): m.momentum = momentum
-    model.train(was_training)
-    return model
-
 # %% ../nbs/05_train.ipynb #c4377c6f
 @torch.no_grad()
 def evaluate(model:nn.Module, loader, accelerator=None):
@@ -308,26 +295,6 @@ def plot_curves(csv_path:Path, out:Path):
     for ax in (a, b): ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout(); fig.savefig(out, dpi=100)
 
-# %% ../nbs/05_train.ipynb #30dd022a
-def resize_pos_embed(pos:torch.Tensor, num_patches:int):
-    "(1, 1+N, C) position embedding → (1, 1+num_patches, C) by bicubic resizing of the patch grid."
-    cls, grid = pos[:, :1], pos[:, 1:]
-    old, new = math.isqrt(grid.shape[1]), math.isqrt(num_patches)
-    grid = grid.reshape(1, old, old, -1).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid.float(), size=(new, new), mode='bicubic', align_corners=False)
-    return torch.cat([cls, grid.permute(0, 2, 3, 1).reshape(1, new * new, -1).to(pos.dtype)], dim=1)
-
-def load_pretrained(model:nn.Module, path:str|Path):
-    "Load a checkpoint for fine-tuning: resize `pos_embed`, re-initialise a head of another size."
-    from deepvit_nb.models import read_state_dict
-    sd, _ = read_state_dict(path)
-    own = model.state_dict()
-    if 'pos_embed' in sd and sd['pos_embed'].shape != own['pos_embed'].shape:
-        sd['pos_embed'] = resize_pos_embed(sd['pos_embed'], own['pos_embed'].shape[1] - 1)
-    for k in ('head.weight', 'head.bias'):
-        if k in sd and k in own and sd[k].shape != own[k].shape: sd[k] = own[k]
-    return load_checkpoint(model, sd)
-
 # %% ../nbs/05_train.ipynb #46ccfb94
 class TrainingStopped(Exception):
     "Raised after a signal-triggered checkpoint; carries the signal number."
@@ -358,9 +325,6 @@ def _save_model_file(path:Path, model, ema, epoch:int, arch:str, metrics:dict):
 # %% ../nbs/05_train.ipynb #a1729142
 def train(cfg:TrainConfig, resume:str=''):
     "Train (or resume, or only evaluate) as `cfg` says; returns the run's summary."
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from deepvit_nb.models import MODEL_CONFIGS
     started = time.time()
     run_dir = Path(cfg.output_dir) / cfg.name
     tensorboard = any(importlib.util.find_spec(m) for m in ('tensorboard', 'tensorboardX'))

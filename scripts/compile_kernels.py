@@ -23,14 +23,12 @@ def main(argv=None):
     p.add_argument('--tiles', help='a JSON file of tiles (as scripts/tune_tiles.py --write makes) instead of TILES')
     args = p.parse_args(argv)
 
-    import torch
-    torch.cuda.is_available = lambda: True        # so that deepvit_nb.fused builds compiled kernels
-    os.environ.pop('TRITON_INTERPRET', None)
+    os.environ.pop('TRITON_INTERPRET', None)      # Triton's library functions must be the compiled ones
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
     import deepvit_nb.fused as fused
-    assert not fused.INTERPRET, 'deepvit_nb.fused was imported in interpreter mode'
+    fused.build(interpret=False)                  # compiled kernels, though this machine has no GPU
     if args.tiles: fused.load_tiles(args.tiles)
     target = GPUTarget('cuda', args.arch, 32)
     ptxas = os.path.join(os.path.dirname(triton.__file__), 'backends', 'nvidia', 'bin', 'ptxas')
@@ -70,9 +68,10 @@ def main(argv=None):
         return sig
 
     rows_ptrs = ('lse_ptr', 'delta_ptr', 'w_ptr', 'm_ptr', 'c_ptr', 'dw_ptr', 'part_ptr')
-    variants = [(fused._mix_fwd, dict(HAS_LSE=True)), (fused._mix_fwd, dict(HAS_LSE=False)), (fused._cov_fwd, {}),
-                (fused._bwd_dq, dict(HAS_DO=True, HAS_M=False)), (fused._bwd_dq, dict(HAS_DO=False, HAS_M=True)),
-                (fused._bwd_dkdv, dict(HAS_DO=True, HAS_M=False)), (fused._bwd_dkdv, dict(HAS_DO=False, HAS_M=True))]
+    k = fused.jit_kernel
+    variants = [(k('mix_fwd'), dict(HAS_LSE=True)), (k('mix_fwd'), dict(HAS_LSE=False)), (k('cov_fwd'), {}),
+                (k('bwd_dq'), dict(HAS_DO=True, HAS_M=False)), (k('bwd_dq'), dict(HAS_DO=False, HAS_M=True)),
+                (k('bwd_dkdv'), dict(HAS_DO=True, HAS_M=False)), (k('bwd_dkdv'), dict(HAS_DO=False, HAS_M=True))]
     dp = max(16, triton.next_power_of_2(args.head_dim))
     print(f"sm_{args.arch}, {T} tokens, {H} heads (padded to {max(16, triton.next_power_of_2(H))}), {D} channels (padded to {dp}); "
           f"tiles: bf16 from TILES, fp32 {fused.FP32_TILES}")

@@ -41,8 +41,8 @@ def main(argv=None):
     _, lse = fused.head_covariance(q, k, scale)
 
     def backward():   # both backward calls of a training step: through the output, and through C
-        fused._backward(q, k, v, g, lse, w, w, c, scale, True, False)
-        fused._backward(q, k, k, q, lse, m, m, m[0], scale, False, True)
+        fused.kernel_backward(q, k, v, g, lse, w, w, c, scale, True, False)
+        fused.kernel_backward(q, k, k, q, lse, m, m, m[0], scale, False, True)
     ops = {   # what each kernel's time is measured on: the calls that launch it in training and inference
         'cov_fwd': lambda: fused.head_covariance(q, k, scale),
         'mix_fwd': lambda: fused.mixed_attention(q, k, v, w, c, scale),          # inference: ℓ pass and output pass

@@ -2,6 +2,10 @@
 import subprocess, sys
 from pathlib import Path
 
+import pytest
+
+pytest.importorskip('triton', reason='Triton is not installed (pip install "deepvit_nb[gpu]"): no kernels to compile')
+
 SCRIPT = Path(__file__).parents[1] / 'scripts' / 'compile_kernels.py'
 
 def run(*args):
