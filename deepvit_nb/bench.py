@@ -147,7 +147,7 @@ def check_fused(device:str='cuda', dim:int=384, heads:int=12, tokens:int=197, ba
                          'kernels': err(run(fused, low)), 'pytorch': err(run(plain, low)), 'reference': err(run(ref, low))})
     return rows
 
-# %% ../nbs/06_performance.ipynb #3c79e84b
+# %% ../nbs/06_performance.ipynb #e4be86d4
 def main(argv=None):
     "`python -m deepvit_nb.bench`: print the benchmark table."
     p = argparse.ArgumentParser(prog='python -m deepvit_nb.bench', description='DeepViT benchmark suite')
@@ -182,6 +182,7 @@ def main(argv=None):
     if args.json: Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
 
+# %% ../nbs/06_performance.ipynb #7ff2d6e8
 def _gpu_check():
     "Run `check_fused` on the GPU and print it; False if the kernels are off."
     ok = True

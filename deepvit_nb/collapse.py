@@ -12,15 +12,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from tqdm.auto import tqdm
-from torchvision.transforms import v2
 from .models import create_model, list_models, load_checkpoint, read_state_dict, recalibrate_batchnorm
-from .data import fashion_mnist, CheckedImageFolder, eval_transform, AugmentedDataset
+from .data import evaluation_images
+from .cores import gram32
 
 # %% auto #0
 __all__ = ['SIMILARITY_THRESHOLD', 'SIMILAR_RATIO', 'Capture', 'attention_blocks', 'capture_attention', 'cross_layer_similarity',
            'collapse_sums', 'similarity_matrix', 'similar_ratio', 'similar_block_count', 'cross_head_similarity',
            'feature_similarity', 'off_diagonal_mean', 'CollapseMeter', 'measure_collapse', 'collapse_report',
-           'plot_collapse', 'plot_similarity_matrices', 'load_any_model', 'collapse_dataset', 'main']
+           'plot_collapse', 'plot_similarity_matrices', 'load_any_model', 'main']
 
 # %% ../nbs/03_collapse.ipynb #0263355b
 @dataclass
@@ -100,8 +100,7 @@ def collapse_sums(maps:list, features:list=(), threshold:float=SIMILARITY_THRESH
             'pair_sum': _gram(flat),                                       # Σ over (b, h, t) of M^{p,q}
             'adjacent_above': torch.tensor([(torch.linalg.vecdot(units[p], units[p + 1], dim=-2) > threshold).sum().item()
                                             for p in range(L - 1)], dtype=torch.float64),
-            'head_sum': torch.stack([(lambda u: torch.bmm(u, u.transpose(1, 2)))(units[p].flatten(2)).double().sum(0)
-                                     for p in range(L)]).cpu()}
+            'head_sum': torch.stack([gram32(units[p]).double() for p in range(L)]).cpu()}     # Σ over (b, i, j)
     if len(features):
         last = features[-1].float()
         sums['feature_sum'] = torch.stack([F.cosine_similarity(f.float(), last, dim=-1).double().sum() for f in features]).cpu()
@@ -264,25 +263,6 @@ def _input_spec(model):
     return model.patch_embed.img_size[0], model.patch_embed.proj.in_channels
 
 # %% ../nbs/03_collapse.ipynb #69386a4b
-def collapse_dataset(data:str, img_size:int, in_chans:int, images:int, seed:int=0):
-    "A fixed random subset of `images` test images for measuring, shaped for the model."
-    if data == 'fashion-mnist':
-        base = fashion_mnist('test', download=False)
-        ops = [v2.ToDtype(torch.float32, scale=True)]
-        if img_size != 28: ops.append(v2.Resize(img_size, antialias=True))
-        if in_chans == 3: ops.append(v2.Lambda(lambda t: t.expand(3, -1, -1)))
-        ops.append(v2.Normalize([0.5] * in_chans, [0.5] * in_chans))
-        ds = AugmentedDataset(base, v2.Compose(ops))
-    else:
-        root = Path(data)
-        if not root.is_dir(): raise FileNotFoundError(f"data folder not found: {root} (give an ImageFolder or 'fashion-mnist')")
-        root = root / 'val' if (root / 'val').is_dir() else root
-        tf = eval_transform(img_size)
-        if in_chans == 1: tf = v2.Compose([tf, v2.Lambda(lambda t: t.mean(0, keepdim=True))])
-        ds = AugmentedDataset(CheckedImageFolder(root), tf)
-    pick = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:images].tolist()
-    return torch.utils.data.Subset(ds, pick)
-
 def main(argv=None):
     "Entry point of `deepvit_collapse`."
     p = argparse.ArgumentParser(prog='deepvit_collapse', description='Measure attention collapse (Zhou et al. 2021, Eq. 2, Fig. 3, Fig. 4).')
@@ -300,7 +280,7 @@ def main(argv=None):
         torch.manual_seed(0)
         init = load_any_model(args.model)
         size, chans = _input_spec(model)
-        ds = collapse_dataset(args.data, size, chans, args.images)
+        ds = evaluation_images(args.data, size, chans, args.images)
     except (ValueError, KeyError, TypeError, OSError) as e:
         print(f"deepvit_collapse: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr); return 2
     loader = torch.utils.data.DataLoader(ds, batch_size=args.batch_size)

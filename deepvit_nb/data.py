@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_data.ipynb #89f3b3ec
 from __future__ import annotations
-import gzip, hashlib, multiprocessing, os, shutil, warnings
+import gzip, hashlib, multiprocessing, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,8 +16,9 @@ from PIL import Image
 # %% auto #0
 __all__ = ['FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_MNIST', 'IMG_EXTENSIONS', 'MEAN', 'STD', 'derive_seed', 'EpochSampler',
            'AugmentedDataset', 'read_idx', 'fashion_mnist_files', 'TensorImages', 'fashion_mnist', 'CheckedImageFolder',
-           'write_imagefolder', 'imagenet_train_transform', 'eval_transform', 'small_train_transform',
-           'small_eval_transform', 'smooth_one_hot', 'mix_batch']
+           'write_imagefolder', 'class_labels', 'sample_indices', 'sample_subset', 'imagenet_train_transform',
+           'eval_transform', 'small_train_transform', 'small_eval_transform', 'evaluation_images', 'smooth_one_hot',
+           'mix_batch']
 
 # %% ../nbs/04_data.ipynb #97139fd9
 def derive_seed(*parts:int) -> int:
@@ -167,6 +168,32 @@ def write_imagefolder(items, # iterable of (image, label): uint8 tensor (C, H, W
         image.save(folder / f'{n:06d}.{fmt}')
     return root
 
+# %% ../nbs/04_data.ipynb #2ecd2949
+def class_labels(ds):
+    "The class of every sample of `ds` without loading images: `targets` (ImageFolder), `labels`, or None."
+    for name in ('targets', 'labels'):
+        if (labels := getattr(ds, name, None)) is not None: return torch.as_tensor(labels)
+    if isinstance(ds, torch.utils.data.Subset) and (inner := class_labels(ds.dataset)) is not None:
+        return inner[torch.as_tensor(ds.indices)]
+    return class_labels(ds.base) if isinstance(ds, AugmentedDataset) else None
+
+def sample_indices(ds, n:int, seed:int):
+    "n indices of `ds` at random (all of them if n ≥ len(ds)), stratified by class where the classes are known."
+    g = torch.Generator().manual_seed(seed)
+    if n >= len(ds): return list(range(len(ds)))
+    labels = class_labels(ds)
+    if labels is None: return sorted(torch.randperm(len(ds), generator=g)[:n].tolist())
+    key = torch.empty(len(ds), dtype=torch.float64)
+    for c in labels.unique():                         # rank within the class, spread over [0, 1): proportional
+        members = (labels == c).nonzero().flatten()
+        rank = torch.randperm(len(members), generator=g).double()
+        key[members] = (rank + torch.rand(len(members), generator=g, dtype=torch.float64)) / len(members)
+    return sorted(key.argsort()[:n].tolist())
+
+def sample_subset(ds, n:int, seed:int):
+    "`ds` itself for n = 0, else a `Subset` of `sample_indices(ds, n, seed)`."
+    return torch.utils.data.Subset(ds, sample_indices(ds, n, seed)) if n else ds
+
 # %% ../nbs/04_data.ipynb #6ed86d07
 MEAN = STD = (0.5, 0.5, 0.5)
 
@@ -197,6 +224,26 @@ def small_train_transform(img_size:int, pad:int=2, hflip:float=0.5, mean=(0.5,),
 
 def small_eval_transform(mean=(0.5,), std=(0.5,)):
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+
+# %% ../nbs/04_data.ipynb #bd427eb4
+def evaluation_images(data:str, # 'fashion-mnist' or an ImageFolder root
+                      img_size:int, in_chans:int, # what the model takes
+                      images:int, seed:int=0): # how many (a seeded sample, stratified by class); 0: all
+    "Evaluation images for measuring a model: Fashion-MNIST's test split or an ImageFolder's `val/`, resized."
+    if data == 'fashion-mnist':
+        ops = [v2.ToDtype(torch.float32, scale=True)]
+        if img_size != 28: ops.append(v2.Resize(img_size, antialias=True))
+        if in_chans == 3: ops.append(v2.Lambda(lambda t: t.expand(3, -1, -1)))
+        ops.append(v2.Normalize([0.5] * in_chans, [0.5] * in_chans))
+        ds = AugmentedDataset(fashion_mnist('test', download=False), v2.Compose(ops))
+    else:
+        root = Path(data)
+        if not root.is_dir(): raise FileNotFoundError(f"data folder not found: {root} (give an ImageFolder or 'fashion-mnist')")
+        root = root / 'val' if (root / 'val').is_dir() else root
+        tf = eval_transform(img_size)
+        if in_chans == 1: tf = v2.Compose([tf, v2.Lambda(lambda t: t.mean(0, keepdim=True))])
+        ds = AugmentedDataset(CheckedImageFolder(root), tf)
+    return sample_subset(ds, images, seed)
 
 # %% ../nbs/04_data.ipynb #c005be6a
 def smooth_one_hot(labels, num_classes:int, smoothing:float=0.):

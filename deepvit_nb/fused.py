@@ -190,6 +190,7 @@ def _grad_maps(q, k, v, do, lse, w, m, rows, cols, T, scale, HAS_DO: tl.constexp
         dp += _mix(m, _centered(p, rows, cols, T), BM, BN, HP, PREC)         # Σ_k M[h,k] (A_k − 1/T)
     return p, dmix, dp
 
+# %% ../nbs/07_fused_reattention.ipynb #4512ae21
 @kernel
 def _bwd_dq(q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, w_ptr, m_ptr, dq_ptr,
             sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t, sdo_b, sdo_h, sdo_t, sdq_b, sdq_h, sdq_t,
@@ -295,6 +296,7 @@ def _meta(q, name:str):
                 BM=tiles['BM'], BN=tiles['BN'], PREC=dot_precision(q.dtype),
                 **({} if interpret else dict(num_warps=tiles['num_warps'])))
 
+# %% ../nbs/07_fused_reattention.ipynb #969fa56b
 def _heads_last(like):
     "An empty (B, H, T, d) tensor stored as (B, T, H, d): merging the heads afterwards is a free view."
     B, H, T, D = like.shape
@@ -327,7 +329,6 @@ def set_tiles(tiles:dict, source:str='tiles'):
 
 def load_tiles(path):
     "`set_tiles` from a JSON file."
-    import json
     try: tiles = json.loads(open(path).read())
     except (OSError, ValueError) as e: raise ValueError(f"{path}: cannot read tiles: {e}") from None
     if not isinstance(tiles, dict): raise ValueError(f"{path}: expected a JSON object of kernels, got {type(tiles).__name__}")
@@ -376,6 +377,7 @@ def kernel_backward(q, k, v, do, lse, w, m, c, scale, has_do:bool, has_m:bool):
             T, H, D, scale, HAS_DO=has_do, HAS_M=has_m, **meta_k)
     return dq, dk, (dv if has_do else None), (dw.sum(0)[:H, :H] if has_do else None)
 
+# %% ../nbs/07_fused_reattention.ipynb #0ff1963c
 class HeadCovariance(torch.autograd.Function):
     "`head_covariance` with its backward: (q, k, scale) → (C, ℓ); ℓ is not differentiable."
     @staticmethod

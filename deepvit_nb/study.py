@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from .train import load_config, train
 from .models import create_model, load_checkpoint
-from .collapse import collapse_report, collapse_dataset
+from .collapse import collapse_report
+from .data import evaluation_images
 
 # %% auto #0
 __all__ = ['GRIDS', 'grid_runs', 'run_one', 'run_grid', 'main']
@@ -47,11 +48,12 @@ def run_one(spec:dict, grid:str, runs_dir:Path, seed:int=42):
     build = lambda: create_model(model, depth=spec['depth'], embed_dim=spec['width'])
     trained = load_checkpoint(build(), Path(runs_dir) / spec['name'] / 'final_model.pth').eval()
     torch.manual_seed(seed); init = build().eval()
-    loader = torch.utils.data.DataLoader(collapse_dataset('fashion-mnist', 28, 1, g['images']), batch_size=100)
+    loader = torch.utils.data.DataLoader(evaluation_images('fashion-mnist', 28, 1, g['images']), batch_size=100)
     report = collapse_report(trained, loader, init, progress=False)
     return {**spec, 'grid': grid, 'top1': summary['final']['top1'], 'train_seconds': summary['seconds'],
             'parameters': summary['parameters'], 'collapse': report}
 
+# %% ../nbs/08_study.ipynb #f2871e23
 def run_grid(grid:str='full', out:str|Path='study_runs/results', runs_dir:str|Path='study_runs/train'):
     "Run every missing run of `grid` (one JSON each in `out`); returns all results."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)

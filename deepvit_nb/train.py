@@ -17,16 +17,17 @@ from tqdm.auto import tqdm
 
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from .models import MODEL_CONFIGS, create_model, load_checkpoint, load_pretrained, recalibrate_batchnorm
+from .models import MODEL_CONFIGS, create_model, load_pretrained, recalibrate_batchnorm
 from .data import (EpochSampler, AugmentedDataset, CheckedImageFolder, fashion_mnist, derive_seed,
                              imagenet_train_transform, eval_transform, small_train_transform,
-                             small_eval_transform, mix_batch, smooth_one_hot)
+                             small_eval_transform, mix_batch, smooth_one_hot, sample_subset)
 
 # %% auto #0
-__all__ = ['METRIC_FIELDS', 'TrainConfig', 'make_config', 'load_config', 'lr_at', 'soft_cross_entropy',
+__all__ = ['METRIC_FIELDS', 'CRASH_AT_STEP', 'TrainConfig', 'make_config', 'load_config', 'lr_at', 'soft_cross_entropy',
            'attention_similarity_penalty', 'param_groups', 'ModelEma', 'evaluate', 'build_data', 'TrainState',
            'save_checkpoint', 'find_resume_checkpoint', 'StopRequested', 'NonFiniteLossError', 'append_metrics',
-           'plot_curves', 'TrainingStopped', 'train', 'main']
+           'plot_curves', 'TrainingStopped', 'crash_hook', 'checksum', 'Run', 'setup_run', 'train_step', 'train_epoch',
+           'calibrated_eval', 'end_of_epoch', 'start_logging', 'finish_run', 'evaluate_only', 'train', 'main']
 
 # %% ../nbs/05_train.ipynb #c43ac78b
 @dataclass
@@ -79,10 +80,9 @@ class TrainConfig:
     num_workers: int = 0
     seed: int = 42
     skip_bad_images: bool = False
-    max_train_samples: int = 0              # use a subset (quick runs); 0: all
-    max_eval_samples: int = 0
+    max_train_samples: int = 0              # a seeded random subset, stratified by class (quick runs); 0: all
+    max_eval_samples: int = 0               # likewise for evaluation
     eval_only: bool = False                 # evaluate the weights of --resume / pretrained, then stop
-    crash_at_step: int = 0                  # testing: raise after this step, as a crash would
 
 # %% ../nbs/05_train.ipynb #d6419fb6
 def _coerce(key, value, typ):
@@ -183,11 +183,8 @@ def evaluate(model:nn.Module, loader, accelerator=None):
     return {'loss': loss / count, 'top1': 100 * correct1 / count, 'top5': 100 * correct5 / count}
 
 # %% ../nbs/05_train.ipynb #a2cb5462
-def _subset(ds, n:int):
-    return torch.utils.data.Subset(ds, range(min(n, len(ds)))) if n else ds
-
 def build_data(cfg:TrainConfig, img_size:int):
-    "(train dataset, eval dataset, number of classes, input channels) for `cfg`."
+    "(training, evaluation and calibration datasets, number of classes, input channels) for `cfg`."
     if cfg.dataset == 'fashion-mnist':
         train, test = (fashion_mnist(s, cfg.data_dir or None) for s in ('train', 'test'))
         classes, chans = train.classes, 1
@@ -205,7 +202,7 @@ def build_data(cfg:TrainConfig, img_size:int):
                                             cfg.color_jitter, cfg.reprob)
         eval_tf = eval_transform(img_size, cfg.crop_pct)
     else: raise ValueError(f"dataset {cfg.dataset!r} is not one of ['fashion-mnist', 'imagefolder']")
-    train, test = _subset(train, cfg.max_train_samples), _subset(test, cfg.max_eval_samples)
+    train, test = sample_subset(train, cfg.max_train_samples, cfg.seed), sample_subset(test, cfg.max_eval_samples, cfg.seed)
     return (AugmentedDataset(train, train_tf, cfg.seed), AugmentedDataset(test, eval_tf, cfg.seed),
             AugmentedDataset(train, eval_tf, cfg.seed), len(classes), chans)
 
@@ -224,6 +221,7 @@ class TrainState:
     def load_state_dict(self, d):
         for k, v in d.items(): setattr(self, k, v)
 
+# %% ../nbs/05_train.ipynb #ec803dd8
 def _checkpoints(run_dir:Path):
     return sorted((run_dir / 'checkpoints').glob('step_*'))
 
@@ -302,13 +300,21 @@ class TrainingStopped(Exception):
         super().__init__(f"stopped by signal {signum}; checkpoint {checkpoint}")
         self.signum, self.checkpoint = signum, checkpoint
 
+CRASH_AT_STEP = 'DEEPVIT_CRASH_AT_STEP'   # tests set it: raise after this step, as a crash would (not a setting)
+
+def crash_hook(step:int):
+    "Raise as a crash would, after the step named by the environment variable `DEEPVIT_CRASH_AT_STEP`."
+    if os.environ.get(CRASH_AT_STEP) == str(step): raise RuntimeError(f"{CRASH_AT_STEP}={step}: simulated crash")
+
 def _run_dir_guard(run_dir:Path, resuming:bool):
     if not resuming and _checkpoints(run_dir):
         raise ValueError(f"run folder {run_dir} already holds checkpoints: pass --resume auto to continue it, "
                          f"or name=NEW_NAME for a new run")
 
-def _weights_fingerprint(model:nn.Module):
-    return torch.cat([v.detach().float().flatten() for v in model.state_dict().values() if v.dtype.is_floating_point])
+def checksum(model:nn.Module):
+    "Sum and sum of squares (float64) of every floating tensor of the state dict: a few numbers that equal weights share."
+    return torch.stack([torch.stack([v.double().sum(), v.double().pow(2).sum()])
+                        for v in model.state_dict().values() if v.dtype.is_floating_point])
 
 def _finish(accelerator):
     "End trackers and, with several processes, leave the process group together (gloo aborts otherwise)."
@@ -322,21 +328,33 @@ def _save_model_file(path:Path, model, ema, epoch:int, arch:str, metrics:dict):
     if ema is not None: ckpt['state_dict_ema'] = ema.state_dict()
     torch.save(ckpt, path)
 
-# %% ../nbs/05_train.ipynb #a1729142
-def train(cfg:TrainConfig, resume:str=''):
-    "Train (or resume, or only evaluate) as `cfg` says; returns the run's summary."
-    started = time.time()
-    run_dir = Path(cfg.output_dir) / cfg.name
-    tensorboard = any(importlib.util.find_spec(m) for m in ('tensorboard', 'tensorboardX'))
-    # cpu=True on a machine without CUDA: Accelerate then runs several launched processes on gloo
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, log_with='tensorboard' if tensorboard else None,
-                              project_dir=str(run_dir), cpu=not torch.cuda.is_available())
-    main, world = accelerator.is_main_process, accelerator.num_processes
-    ckpt = find_resume_checkpoint(resume, run_dir)
-    if not cfg.eval_only: _run_dir_guard(run_dir, resuming=bool(resume))
-    set_seed(cfg.seed)                                  # the same initial weights on every process
+# %% ../nbs/05_train.ipynb #061a70a2
+@dataclass
+class Run:
+    "What a run holds from `setup_run` to `finish_run`."
+    cfg: TrainConfig
+    accelerator: Accelerator
+    run_dir: Path
+    model: nn.Module                 # as prepared by Accelerate (wrapped by DDP with several processes)
+    unwrapped: nn.Module             # the model itself
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    ema: ModelEma|None
+    state: TrainState
+    loaders: dict                    # 'train', 'eval' and 'calib' (None without BatchNorm recalibration)
+    num_classes: int
+    images: dict                     # number of 'train' and 'eval' images
+    resumed_from: Path|None
+    tensorboard: bool
+    started: float
 
-    # data and model
+    @property
+    def steps_per_epoch(self): return len(self.loaders['train'])
+    @property
+    def total_epochs(self): return math.ceil(self.cfg.epochs + self.cfg.cooldown_epochs)
+
+def _model_and_data(cfg:TrainConfig):
+    "(model, (train, eval, calibration datasets), number of classes) for `cfg`."
     if cfg.model not in MODEL_CONFIGS: create_model(cfg.model)   # raises, listing the names
     img_size = cfg.img_size or MODEL_CONFIGS[cfg.model].get('img_size', 224)
     train_ds, eval_ds, calib_ds, num_classes, chans = build_data(cfg, img_size)
@@ -347,135 +365,190 @@ def train(cfg:TrainConfig, resume:str=''):
     model = create_model(cfg.model, num_classes=num_classes, img_size=img_size,
                          drop_path_rate=cfg.drop_path, drop_rate=cfg.drop, **shape)
     if cfg.pretrained: load_pretrained(model, cfg.pretrained)
+    return model, (train_ds, eval_ds, calib_ds), num_classes
+
+# %% ../nbs/05_train.ipynb #c0519bf3
+def _loaders(cfg:TrainConfig, train_ds, eval_ds, calib_ds):
+    "Training, evaluation and calibration loaders; each has its own generator."
+    # Starting an iterator draws a seed: drawn from the global generator it would shift drop-path masks after a resume
+    own_rng = lambda: torch.Generator().manual_seed(cfg.seed)
+    train = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=EpochSampler(len(train_ds), cfg.seed),
+                       num_workers=cfg.num_workers, drop_last=True, generator=own_rng())
+    evaluation = DataLoader(eval_ds, batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers,
+                            sampler=EpochSampler(len(eval_ds), shuffle=False), generator=own_rng())
+    n_calib = min(cfg.bn_recalibration_batches * cfg.eval_batch_size, len(calib_ds))
+    calib = DataLoader(torch.utils.data.Subset(calib_ds, range(n_calib)), batch_size=cfg.eval_batch_size,
+                       num_workers=cfg.num_workers, generator=own_rng()) if n_calib else None   # not sharded
+    return train, evaluation, calib
+
+# %% ../nbs/05_train.ipynb #4326876d
+def setup_run(cfg:TrainConfig, resume:str=''):
+    "Accelerator, data, model, optimizer, schedule and EMA of a run, restored from `resume` if given: a `Run`."
+    started, run_dir = time.time(), Path(cfg.output_dir) / cfg.name
+    tensorboard = any(importlib.util.find_spec(m) for m in ('tensorboard', 'tensorboardX'))
+    # cpu=True on a machine without CUDA: Accelerate then runs several launched processes on gloo
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, log_with='tensorboard' if tensorboard else None,
+                              project_dir=str(run_dir), cpu=not torch.cuda.is_available())
+    ckpt = find_resume_checkpoint(resume, run_dir)
+    if not cfg.eval_only: _run_dir_guard(run_dir, resuming=bool(resume))
+    set_seed(cfg.seed)                                  # the same initial weights on every process
+    model, datasets, num_classes = _model_and_data(cfg)
+    world = accelerator.num_processes
     base_lr = cfg.lr * cfg.batch_size * world / cfg.lr_base_batch if cfg.lr_base_batch else cfg.lr
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=base_lr)
     ema = ModelEma(model, cfg.ema_decay) if cfg.ema_decay else None
-    # Each loader gets its own generator: starting an iterator draws a seed, and drawing it from the global
-    # generator would shift drop-path masks after a resume.
-    own_rng = lambda: torch.Generator().manual_seed(cfg.seed)
-    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=EpochSampler(len(train_ds), cfg.seed),
-                          num_workers=cfg.num_workers, drop_last=True, generator=own_rng())
-    eval_dl = DataLoader(eval_ds, batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers,
-                         sampler=EpochSampler(len(eval_ds), shuffle=False), generator=own_rng())
-    n_calib = min(cfg.bn_recalibration_batches * cfg.eval_batch_size, len(calib_ds))
-    calib_dl = DataLoader(torch.utils.data.Subset(calib_ds, range(n_calib)), batch_size=cfg.eval_batch_size,
-                          num_workers=cfg.num_workers, generator=own_rng())   # not sharded: the same images everywhere
+    train_dl, eval_dl, calib_dl = _loaders(cfg, *datasets)
     model, optimizer, train_dl, eval_dl = accelerator.prepare(model, optimizer, train_dl, eval_dl)
-    if len(train_dl) == 0: raise ValueError(f"{len(train_ds)} training images give no full batch of {cfg.batch_size} per process")
-    steps_per_epoch = len(train_dl)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, cfg, steps_per_epoch, base_lr) / base_lr)
+    if len(train_dl) == 0: raise ValueError(f"{len(datasets[0])} training images give no full batch of {cfg.batch_size} per process")
+    steps = len(train_dl)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, cfg, steps, base_lr) / base_lr)
     state = TrainState()
     accelerator.register_for_checkpointing(scheduler, state)
-    if ema is not None:
-        ema.module.to(accelerator.device); accelerator.register_for_checkpointing(ema)
+    if ema is not None: ema.module.to(accelerator.device); accelerator.register_for_checkpointing(ema)
     if ckpt is not None:
         accelerator.load_state(str(ckpt))
         accelerator.print(f"resumed from {ckpt}: epoch {state.epoch + 1}, step {state.step}")
     elif resume == 'auto': accelerator.print(f"--resume auto: no checkpoint in {run_dir}, starting fresh")
-    unwrapped = accelerator.unwrap_model(model)
+    return Run(cfg, accelerator, run_dir, model, accelerator.unwrap_model(model), optimizer, scheduler, ema, state,
+               dict(train=train_dl, eval=eval_dl, calib=calib_dl), num_classes,
+               dict(train=len(datasets[0]), eval=len(datasets[1])), ckpt, tensorboard, started)
 
-    def calibrated_eval(net):
-        if n_calib and not cfg.eval_only:
-            with accelerator.autocast():
-                recalibrate_batchnorm(net, (x.to(accelerator.device) for x, _ in calib_dl))
-        return evaluate(net, eval_dl, accelerator)
+# %% ../nbs/05_train.ipynb #803fcf09
+def train_step(run:Run, x, y, stop:StopRequested):
+    "One optimisation step; returns the loss averaged over processes, and whether any process was asked to stop."
+    cfg, acc, state = run.cfg, run.accelerator, run.state
+    rng = np.random.default_rng(derive_seed(cfg.seed, state.step, acc.process_index))
+    if cfg.mixup or cfg.cutmix:
+        x, targets = mix_batch(x, y, run.num_classes, cfg.mixup, cfg.cutmix, cfg.mixup_switch_prob,
+                               cfg.label_smoothing, rng)
+    else: targets = smooth_one_hot(y, run.num_classes, cfg.label_smoothing)
+    with acc.autocast():
+        if cfg.attn_reg_weight:
+            logits, maps = run.model(x, return_attention=True)
+            loss = soft_cross_entropy(logits, targets) + \
+                   cfg.attn_reg_weight * attention_similarity_penalty(maps, cfg.attn_reg_blocks)
+        else: loss = soft_cross_entropy(run.model(x), targets)
+    # one collective per step: the mean loss and whether any process was asked to stop
+    shared = acc.reduce(torch.stack([loss.detach().float(), torch.tensor(float(stop.signum), device=loss.device)]), 'sum')
+    mean_loss = shared[0].item() / acc.num_processes
+    if not math.isfinite(mean_loss):
+        last = _checkpoints(run.run_dir)
+        raise NonFiniteLossError(f"step {state.step + 1}: loss is {mean_loss}; stopped without saving, "
+                                 f"the newest good checkpoint is {last[-1] if last else 'none'}")
+    acc.backward(loss)
+    if cfg.clip_grad: acc.clip_grad_norm_(run.model.parameters(), cfg.clip_grad)
+    run.optimizer.step(); run.scheduler.step(); run.optimizer.zero_grad(set_to_none=True)
+    if run.ema is not None: run.ema.update(run.unwrapped)
+    state.step += 1; state.step_in_epoch += 1
+    state.loss_sum += mean_loss; state.loss_count += 1
+    return mean_loss, shared[1].item() > 0
 
-    if cfg.eval_only:
-        metrics = calibrated_eval(model)
-        summary = {'eval_only': True, 'checkpoint': str(ckpt or cfg.pretrained), 'processes': world, **metrics}
-        if main: run_dir.mkdir(parents=True, exist_ok=True); (run_dir / 'eval.json').write_text(json.dumps(summary, indent=2))
-        _finish(accelerator)
-        return summary
+# %% ../nbs/05_train.ipynb #491cbfa7
+def train_epoch(run:Run, stop:StopRequested):
+    "The rest of the current epoch (from where a resumed run stopped), with its checkpoints; returns (seconds, steps)."
+    cfg, acc, state = run.cfg, run.accelerator, run.state
+    run.loaders['train'].set_epoch(state.epoch)
+    loader = acc.skip_first_batches(run.loaders['train'], state.step_in_epoch) if state.step_in_epoch else run.loaders['train']
+    run.model.train()
+    start, steps = time.time(), 0
+    bar = tqdm(loader, total=run.steps_per_epoch, initial=state.step_in_epoch, leave=False, dynamic_ncols=True,
+               desc=f"epoch {state.epoch + 1}/{run.total_epochs}", disable=not acc.is_local_main_process)
+    for x, y in bar:
+        loss, stop_now = train_step(run, x, y, stop)
+        steps += 1
+        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{run.scheduler.get_last_lr()[0]:.2e}")
+        if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and state.step_in_epoch < run.steps_per_epoch:
+            save_checkpoint(acc, run.run_dir, state, cfg.keep_last)
+        if stop_now:
+            path = save_checkpoint(acc, run.run_dir, state, cfg.keep_last)
+            acc.print(f"signal received: saved {path} at step {state.step}; continue with --resume auto")
+            raise TrainingStopped(stop.signum or signal.SIGTERM, path)   # a peer may have had the signal
+        crash_hook(state.step)
+    bar.close()
+    return time.time() - start, steps
 
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / 'config.yaml').write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
-    if tensorboard: accelerator.init_trackers(cfg.name, config={k: v for k, v in asdict(cfg).items()})
-    total_epochs = math.ceil(cfg.epochs + cfg.cooldown_epochs)
-    accelerator.print(f"{cfg.model} on {cfg.dataset}: {len(train_ds)} training images, {len(eval_ds)} for evaluation, "
-                      f"{world} process(es), {steps_per_epoch} steps/epoch, {total_epochs} epochs")
+# %% ../nbs/05_train.ipynb #fb8969a5
+def calibrated_eval(run:Run, net:nn.Module):
+    "`evaluate`, after re-estimating the BatchNorm statistics on the calibration images (not with `eval_only`)."
+    if run.loaders['calib'] is not None and not run.cfg.eval_only:
+        with run.accelerator.autocast():
+            recalibrate_batchnorm(net, (x.to(run.accelerator.device) for x, _ in run.loaders['calib']))
+    return evaluate(net, run.loaders['eval'], run.accelerator)
+
+def end_of_epoch(run:Run, seconds:float, steps:int):
+    "Evaluate, log a row of metrics, keep the best model and checkpoint; returns (metrics, EMA metrics)."
+    cfg, acc, state = run.cfg, run.accelerator, run.state
+    row = {'epoch': state.epoch + 1, 'step': state.step, 'lr': run.scheduler.get_last_lr()[0],
+           'train_loss': state.loss_sum / max(state.loss_count, 1), 'epoch_seconds': round(seconds, 1),
+           'train_images_per_s': round(steps * cfg.batch_size * acc.num_processes / max(seconds, 1e-9), 1)}
+    state.epoch += 1; state.step_in_epoch = 0; state.loss_sum = 0.; state.loss_count = 0
+    metrics = calibrated_eval(run, run.unwrapped if acc.num_processes == 1 else run.model)
+    row.update(val_loss=metrics['loss'], top1=metrics['top1'], top5=metrics['top5'])
+    ema_metrics = calibrated_eval(run, run.ema.module) if run.ema is not None else {}
+    if ema_metrics: row.update(ema_top1=ema_metrics['top1'], ema_top5=ema_metrics['top5'])
+    if metrics['top1'] > state.best_top1:
+        state.best_top1, state.best_epoch = metrics['top1'], state.epoch
+        if acc.is_main_process:
+            _save_model_file(run.run_dir / 'best_model.pth', run.unwrapped, run.ema, state.epoch, cfg.model, metrics)
+    if acc.is_main_process:
+        append_metrics(run.run_dir / 'metrics.csv', row)
+        plot_curves(run.run_dir / 'metrics.csv', run.run_dir / 'curves.png')
+    if run.tensorboard: acc.log({k: v for k, v in row.items() if k != 'epoch'}, step=state.step)
+    acc.print(f"epoch {row['epoch']}/{run.total_epochs}: train loss {row['train_loss']:.4f}, "
+              f"eval loss {metrics['loss']:.4f}, top-1 {metrics['top1']:.2f}%, "
+              f"{row['train_images_per_s']:.0f} img/s, {seconds:.0f}s")
+    save_checkpoint(acc, run.run_dir, state, cfg.keep_last)
+    return metrics, ema_metrics
+
+# %% ../nbs/05_train.ipynb #175b2bb4
+def start_logging(run:Run):
+    "Write the run's `config.yaml`, start TensorBoard where installed, and say what the run is."
+    cfg, acc = run.cfg, run.accelerator
+    if acc.is_main_process:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        (run.run_dir / 'config.yaml').write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+    if run.tensorboard: acc.init_trackers(cfg.name, config=asdict(cfg))
+    acc.print(f"{cfg.model} on {cfg.dataset}: {run.images['train']} training images, {run.images['eval']} for "
+              f"evaluation, {acc.num_processes} process(es), {run.steps_per_epoch} steps/epoch, {run.total_epochs} epochs")
+
+def finish_run(run:Run, metrics:dict, ema_metrics:dict):
+    "Check that every process holds the same weights, save the final model and `summary.json`; returns the summary."
+    cfg, acc, state = run.cfg, run.accelerator, run.state
+    sums = acc.gather(checksum(run.unwrapped)[None])
+    summary = {'name': cfg.name, 'model': cfg.model, 'dataset': cfg.dataset, 'processes': acc.num_processes,
+               'epochs': run.total_epochs, 'steps': state.step, 'final': metrics, 'final_ema': ema_metrics or None,
+               'best_top1': state.best_top1, 'best_epoch': state.best_epoch,
+               'ranks_identical': bool((sums == sums[0]).all()),
+               'parameters': sum(p.numel() for p in run.unwrapped.parameters()),
+               'seconds': round(time.time() - run.started, 1), 'run_dir': str(run.run_dir)}
+    if acc.is_main_process:
+        _save_model_file(run.run_dir / 'final_model.pth', run.unwrapped, run.ema, state.epoch, cfg.model, metrics)
+        (run.run_dir / 'summary.json').write_text(json.dumps(summary, indent=2))
+    _finish(acc)
+    return summary
+
+def evaluate_only(run:Run):
+    "Evaluate the weights the run was set up with (`eval_only`), write `eval.json`; returns the metrics."
+    acc = run.accelerator
+    summary = {'eval_only': True, 'checkpoint': str(run.resumed_from or run.cfg.pretrained),
+               'processes': acc.num_processes, **calibrated_eval(run, run.model)}
+    if acc.is_main_process:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        (run.run_dir / 'eval.json').write_text(json.dumps(summary, indent=2))
+    _finish(acc)
+    return summary
+
+# %% ../nbs/05_train.ipynb #a1729142
+def train(cfg:TrainConfig, resume:str=''):
+    "Train (or resume, or only evaluate) as `cfg` says; returns the run's summary."
+    run = setup_run(cfg, resume)
+    if cfg.eval_only: return evaluate_only(run)
+    start_logging(run)
     metrics, ema_metrics = {}, {}
     with StopRequested() as stop:
-        while state.epoch < total_epochs:
-            train_dl.set_epoch(state.epoch)
-            loader = accelerator.skip_first_batches(train_dl, state.step_in_epoch) if state.step_in_epoch else train_dl
-            model.train()
-            epoch_start, steps_here = time.time(), 0
-            bar = tqdm(loader, total=steps_per_epoch, initial=state.step_in_epoch, leave=False, dynamic_ncols=True,
-                       desc=f"epoch {state.epoch + 1}/{total_epochs}", disable=not accelerator.is_local_main_process)
-            for x, y in bar:
-                rng = np.random.default_rng(derive_seed(cfg.seed, state.step, accelerator.process_index))
-                if cfg.mixup or cfg.cutmix:
-                    x, targets = mix_batch(x, y, num_classes, cfg.mixup, cfg.cutmix, cfg.mixup_switch_prob,
-                                           cfg.label_smoothing, rng)
-                else: targets = smooth_one_hot(y, num_classes, cfg.label_smoothing)
-                with accelerator.autocast():
-                    if cfg.attn_reg_weight:
-                        logits, maps = model(x, return_attention=True)
-                        loss = soft_cross_entropy(logits, targets) + \
-                               cfg.attn_reg_weight * attention_similarity_penalty(maps, cfg.attn_reg_blocks)
-                    else: loss = soft_cross_entropy(model(x), targets)
-                # one collective per step: the mean loss and whether any process was asked to stop
-                shared = accelerator.reduce(torch.stack([loss.detach().float(),
-                                                         torch.tensor(float(stop.signum), device=loss.device)]), 'sum')
-                mean_loss = shared[0].item() / world
-                if not math.isfinite(mean_loss):
-                    last = _checkpoints(run_dir)
-                    raise NonFiniteLossError(f"step {state.step + 1}: loss is {mean_loss}; stopped without saving, "
-                                             f"the newest good checkpoint is {last[-1] if last else 'none'}")
-                accelerator.backward(loss)
-                if cfg.clip_grad: accelerator.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-                optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
-                if ema is not None: ema.update(unwrapped)
-                state.step += 1; state.step_in_epoch += 1; steps_here += 1
-                state.loss_sum += mean_loss; state.loss_count += 1
-                bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-                if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and state.step_in_epoch < steps_per_epoch:
-                    save_checkpoint(accelerator, run_dir, state, cfg.keep_last)
-                if shared[1].item() > 0:
-                    path = save_checkpoint(accelerator, run_dir, state, cfg.keep_last)
-                    accelerator.print(f"signal received: saved {path} at step {state.step}; continue with --resume auto")
-                    raise TrainingStopped(stop.signum or signal.SIGTERM, path)   # a peer may have had the signal
-                if cfg.crash_at_step and state.step == cfg.crash_at_step:
-                    raise RuntimeError(f"crash_at_step={cfg.crash_at_step}: simulated crash")
-            bar.close()
-
-            # end of epoch: evaluate, log, keep the best, checkpoint
-            seconds = time.time() - epoch_start
-            row = {'epoch': state.epoch + 1, 'step': state.step, 'lr': scheduler.get_last_lr()[0],
-                   'train_loss': state.loss_sum / max(state.loss_count, 1), 'epoch_seconds': round(seconds, 1),
-                   'train_images_per_s': round(steps_here * cfg.batch_size * world / max(seconds, 1e-9), 1)}
-            state.epoch += 1; state.step_in_epoch = 0; state.loss_sum = 0.; state.loss_count = 0
-            metrics = calibrated_eval(unwrapped if world == 1 else model)
-            row.update(val_loss=metrics['loss'], top1=metrics['top1'], top5=metrics['top5'])
-            if ema is not None:
-                ema_metrics = calibrated_eval(ema.module)
-                row.update(ema_top1=ema_metrics['top1'], ema_top5=ema_metrics['top5'])
-            if metrics['top1'] > state.best_top1:
-                state.best_top1, state.best_epoch = metrics['top1'], state.epoch
-                if main: _save_model_file(run_dir / 'best_model.pth', unwrapped, ema, state.epoch, cfg.model, metrics)
-            if main:
-                append_metrics(run_dir / 'metrics.csv', row)
-                plot_curves(run_dir / 'metrics.csv', run_dir / 'curves.png')
-            if tensorboard: accelerator.log({k: v for k, v in row.items() if k != 'epoch'}, step=state.step)
-            accelerator.print(f"epoch {row['epoch']}/{total_epochs}: train loss {row['train_loss']:.4f}, "
-                              f"eval loss {metrics['loss']:.4f}, top-1 {metrics['top1']:.2f}%, "
-                              f"{row['train_images_per_s']:.0f} img/s, {seconds:.0f}s")
-            save_checkpoint(accelerator, run_dir, state, cfg.keep_last)
-
-    # the end: check the processes agree, save the final weights and a summary
-    fingerprints = accelerator.gather(_weights_fingerprint(unwrapped)[None])
-    summary = {'name': cfg.name, 'model': cfg.model, 'dataset': cfg.dataset, 'processes': world,
-               'epochs': total_epochs, 'steps': state.step, 'final': metrics, 'final_ema': ema_metrics or None,
-               'best_top1': state.best_top1, 'best_epoch': state.best_epoch,
-               'ranks_identical': bool((fingerprints == fingerprints[0]).all()),
-               'parameters': sum(p.numel() for p in unwrapped.parameters()),
-               'seconds': round(time.time() - started, 1), 'run_dir': str(run_dir)}
-    if main:
-        _save_model_file(run_dir / 'final_model.pth', unwrapped, ema, state.epoch, cfg.model, metrics)
-        (run_dir / 'summary.json').write_text(json.dumps(summary, indent=2))
-    _finish(accelerator)
-    return summary
+        while run.state.epoch < run.total_epochs:
+            metrics, ema_metrics = end_of_epoch(run, *train_epoch(run, stop))
+    return finish_run(run, metrics, ema_metrics)
 
 # %% ../nbs/05_train.ipynb #873643ca
 def main(argv=None):

@@ -27,9 +27,11 @@ def image_folder(tmp_path_factory):
     return root
 
 
-def run_cli(args, cwd, launcher=(), timeout=600, **kw):
-    "Run deepvit_train as a user would (python -m), returning the CompletedProcess."
+def run_cli(args, cwd, launcher=(), timeout=600, crash_at=None, **kw):
+    "Run deepvit_train as a user would (python -m), returning the CompletedProcess; `crash_at` a step to crash after."
     cmd = [*launcher] if launcher else [sys.executable]
     cmd += ['-m', 'deepvit_nb.train', *args]
     env = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '1'}
+    env.pop('DEEPVIT_CRASH_AT_STEP', None)
+    if crash_at is not None: env['DEEPVIT_CRASH_AT_STEP'] = str(crash_at)
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, **kw)

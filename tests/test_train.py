@@ -39,8 +39,8 @@ def uninterrupted(image_folder, tmp_path_factory):
 @pytest.mark.parametrize('crash_at', [2, 7, 8, 13])   # before any checkpoint, mid-epoch, at an epoch's last step, late
 def test_resume_after_a_crash_gives_identical_weights(image_folder, uninterrupted, tmp_path, crash_at):
     args = base_args(image_folder, tmp_path, 'crashy')
-    r = run_cli(args + [f'crash_at_step={crash_at}'], cwd=tmp_path)
-    assert r.returncode != 0 and f'crash_at_step={crash_at}: simulated crash' in r.stderr
+    r = run_cli(args, cwd=tmp_path, crash_at=crash_at)
+    assert r.returncode != 0 and f'DEEPVIT_CRASH_AT_STEP={crash_at}: simulated crash' in r.stderr
     assert not (tmp_path / 'crashy' / 'final_model.pth').exists()
     r = run_cli(args + ['--resume', 'auto'], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -58,7 +58,7 @@ def test_the_equality_check_can_fail(image_folder, uninterrupted, tmp_path):
 
 def test_half_written_checkpoints_are_ignored(image_folder, uninterrupted, tmp_path):
     args = base_args(image_folder, tmp_path, 'partial')
-    assert run_cli(args + ['crash_at_step=7'], cwd=tmp_path).returncode != 0
+    assert run_cli(args, cwd=tmp_path, crash_at=7).returncode != 0
     ckpts = tmp_path / 'partial' / 'checkpoints'
     # a crash while writing step 9 would leave this behind; --resume auto must not use it
     junk = ckpts / '.tmp_step_00000009'
@@ -87,8 +87,8 @@ def test_sigterm_finishes_the_step_saves_and_exits(image_folder, tmp_path):
     step = int(saved.name.split('_')[1])
     assert f'at step {step}' in out + err
     # --resume auto continues from exactly that step
-    r = run_cli(args + ['--resume', 'auto', f'crash_at_step={step + 1}'], cwd=tmp_path)
-    assert f'step {step}' in r.stdout + r.stderr and f'crash_at_step={step + 1}' in r.stderr
+    r = run_cli(args + ['--resume', 'auto'], cwd=tmp_path, crash_at=step + 1)
+    assert f'step {step}' in r.stdout + r.stderr and f'DEEPVIT_CRASH_AT_STEP={step + 1}' in r.stderr
 
 
 def test_two_processes_stay_identical_and_evaluate_like_one(image_folder, tmp_path):
