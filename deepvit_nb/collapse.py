@@ -45,7 +45,7 @@ def _softmax_from_qkv(attn:nn.Module, qkv:torch.Tensor):
 
 # %% ../nbs/03_collapse.ipynb #b61222cf
 @torch.no_grad()
-def capture_attention(model:nn.Module, # our `DeepViT` or a timm `VisionTransformer`
+def capture_attention(model:nn.Module, # our DeepViT or a timm VisionTransformer
                       x:torch.Tensor, # a batch of images
                       features:bool=True, # also record block outputs
                       softmax:bool=True): # also recompute the softmax maps where the model reports other maps
@@ -188,7 +188,7 @@ def measure_collapse(model:nn.Module, loader, # yields images or (images, labels
 def collapse_report(model:nn.Module, loader, # the trained model, and the images to measure on
                     init_model:nn.Module|None=None, # the same architecture at initialisation
                     calibration_batches:int=4, # BatchNorm statistics for the init model from this many batches
-                    **kwargs): # passed to `measure_collapse`
+                    **kwargs): # passed to measure_collapse
     "Measure `model` and its initialisation baseline: `{'trained': ..., 'init': ...}`."
     report = {'trained': measure_collapse(model, loader, **kwargs)}
     if init_model is not None:

@@ -103,7 +103,7 @@ class TorchMaps:
         gram = 0.
         for sl in self.chunks(q):
             a = softmax_maps(qs[sl], k[sl], 1.)
-            a = a - 1. / T                              # centred maps (as `norm_affine` expects)
+            a -= 1. / T                                 # centred in place (as `norm_affine` expects)
             if with_cov: gram = gram + gram32(a)
             U[sl] = mix_maps(theta, a) @ v[sl]
         return U, (gram / (B * T * T) if with_cov else None)

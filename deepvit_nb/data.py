@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_data.ipynb #89f3b3ec
 from __future__ import annotations
-import gzip, hashlib, multiprocessing, warnings
+import gzip, hashlib, multiprocessing, os, shutil, subprocess, sys, tempfile, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -14,11 +14,11 @@ from torchvision.transforms import v2, InterpolationMode
 from PIL import Image
 
 # %% auto #0
-__all__ = ['FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_MNIST', 'IMG_EXTENSIONS', 'MEAN', 'STD', 'derive_seed', 'EpochSampler',
-           'AugmentedDataset', 'read_idx', 'fashion_mnist_files', 'TensorImages', 'fashion_mnist', 'CheckedImageFolder',
-           'write_imagefolder', 'class_labels', 'sample_indices', 'sample_subset', 'imagenet_train_transform',
-           'eval_transform', 'small_train_transform', 'small_eval_transform', 'evaluation_images', 'smooth_one_hot',
-           'mix_batch']
+__all__ = ['FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_MNIST', 'FASHION_MNIST_SHA256', 'IMG_EXTENSIONS', 'MEAN', 'STD',
+           'derive_seed', 'EpochSampler', 'AugmentedDataset', 'read_idx', 'fashion_mnist_cache', 'verified_files',
+           'fashion_mnist_files', 'TensorImages', 'fashion_mnist', 'CheckedImageFolder', 'write_imagefolder',
+           'class_labels', 'sample_indices', 'sample_subset', 'imagenet_train_transform', 'eval_transform',
+           'small_train_transform', 'small_eval_transform', 'evaluation_images', 'smooth_one_hot', 'mix_batch']
 
 # %% ../nbs/04_data.ipynb #97139fd9
 def derive_seed(*parts:int) -> int:
@@ -75,30 +75,81 @@ def read_idx(path:Path) -> torch.Tensor:
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)): raise ValueError(f"{path}: header says {shape}, file holds {data.size} bytes")
     return torch.from_numpy(data.reshape(shape).copy())
+FASHION_MNIST_SHA256 = {   # of the decompressed IDX files, whichever source and compression they come in
+    'train-images-idx3-ubyte': 'c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888',
+    'train-labels-idx1-ubyte': 'bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9',
+    't10k-images-idx3-ubyte': '5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b',
+    't10k-labels-idx1-ubyte': '0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34'}
 
 # %% ../nbs/04_data.ipynb #fc7763c6
+def fashion_mnist_cache() -> Path:
+    "Where Fashion-MNIST is kept once fetched: `$XDG_CACHE_HOME/deepvit_nb/fashion-mnist` (default `~/.cache/...`)."
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'deepvit_nb' / 'fashion-mnist'
+
 def _find_idx(folder:Path, stem:str):
     for sub in ('', 'FashionMNIST/raw', 'raw'):
         for name in (stem, stem + '.gz'):
             if (folder / sub / name).is_file(): return folder / sub / name
 
-def fashion_mnist_files(root:str|Path|None=None, # a folder with the IDX files; None: look in the usual places
-                        download:bool=True): # let torchvision download when nothing is found
-    "Paths of the four Fashion-MNIST files: `{'train': (images, labels), 'test': (...)}`."
-    candidates = [Path(root)] if root else [DEBIAN_FASHION_MNIST, Path.home() / '.cache' / 'deepvit_nb']
-    for folder in candidates:
-        found = {split: tuple(_find_idx(folder, s) for s in stems) for split, stems in _FM_FILES.items()}
-        if all(p for pair in found.values() for p in pair): return found
-    if download:
-        target = Path(root) if root else Path.home() / '.cache' / 'deepvit_nb'
+def verified_files(folder:str|Path):
+    "The four IDX files in `folder` (plain or gzipped, in the usual layouts), each checked against its SHA-256."
+    folder, found = Path(folder), {}
+    for split, stems in _FM_FILES.items():
+        paths = []
+        for stem in stems:
+            path = _find_idx(folder, stem)
+            if path is None: raise FileNotFoundError(f"no {stem} (or .gz) in {folder}")
+            raw = (gzip.open if path.suffix == '.gz' else open)(path, 'rb').read()
+            if hashlib.sha256(raw).hexdigest() != FASHION_MNIST_SHA256[stem]:
+                raise ValueError(f"{path}: checksum mismatch (damaged, or not Fashion-MNIST)")
+            paths.append(path)
+        found[split] = tuple(paths)
+    return found
+
+# %% ../nbs/04_data.ipynb #6b341e78
+def _download(cache:Path):
+    "torchvision's download of the canonical files into the cache (its mirrors, MD5 checks and progress bar)."
+    for train in (True, False): datasets.FashionMNIST(cache, train=train, download=True)
+    return cache
+
+def _debian_package(cache:Path):
+    "Debian's `dataset-fashion-mnist`, fetched with `apt-get download`, unpacked with `dpkg-deb -x`: no root needed."
+    if not (shutil.which('apt-get') and shutil.which('dpkg-deb')): raise RuntimeError("no apt-get and dpkg-deb here")
+    def run(*cmd, cwd=None):
+        try: subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600, cwd=cwd)
+        except subprocess.CalledProcessError as e: raise RuntimeError(f"{' '.join(cmd)}: {e.stderr.strip()[-300:]}") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        if os.geteuid() == 0: run('apt-get', 'update', '-qq')      # a fresh machine's package lists may be empty
+        run('apt-get', 'download', 'dataset-fashion-mnist', cwd=tmp)
+        run('dpkg-deb', '-x', str(next(Path(tmp).glob('dataset-fashion-mnist_*.deb'))), tmp)
+        cache.mkdir(parents=True, exist_ok=True)
+        for f in (Path(tmp) / 'usr/share/datasets/fashion-mnist').glob('*-ubyte.gz'): shutil.copy(f, cache / f.name)
+    return cache
+
+# %% ../nbs/04_data.ipynb #bb494d75
+_SERVED = {}   # folder → verified files: each source is checked once per process
+
+def fashion_mnist_files(root:str|Path|None=None, # a folder with the IDX files, tried first
+                        download:bool=True): # fetch them (canonical download, then Debian's package) if no copy is found
+    "The four Fashion-MNIST files from the first source that has them, verified: `{'train': (images, labels), 'test': ...}`."
+    cache = fashion_mnist_cache()
+    sources = [(f"the folder {root}", lambda: Path(root))] if root else []
+    sources += [(f"the cache {cache}", lambda: cache), (f"Debian's copy {DEBIAN_FASHION_MNIST}", lambda: DEBIAN_FASHION_MNIST)]
+    if download: sources += [(f"the canonical download into {cache}", lambda: _download(cache)),
+                             (f"Debian's package, fetched into {cache}", lambda: _debian_package(cache))]
+    tried = []
+    for name, fetch in sources:
         try:
-            for train in (True, False): datasets.FashionMNIST(target, train=train, download=True)
-            return fashion_mnist_files(target, download=False)
-        except Exception as e: reason = f"download failed ({type(e).__name__}: {e})"
-    else: reason = 'download disabled'
-    looked = ', '.join(str(c) for c in candidates)
-    raise FileNotFoundError(f"Fashion-MNIST not found in {looked}; {reason}. Offline, install it with "
-                            f"`apt-get install dataset-fashion-mnist` or pass data_dir=FOLDER with the four IDX files.")
+            folder = fetch()
+            files = _SERVED.get(folder) or verified_files(folder)
+        except Exception as e:
+            tried.append(f"{name}: {(str(e) or type(e).__name__).splitlines()[0]}"); continue
+        if folder not in _SERVED: print(f"Fashion-MNIST from {name}", file=sys.stderr)
+        _SERVED[folder] = files
+        return files
+    raise FileNotFoundError("Fashion-MNIST not found. Tried:\n  " + "\n  ".join(tried) +
+                            ("" if download else "\n  (fetching was not allowed: download=False)") +
+                            "\nPass data_dir=FOLDER with the four IDX files, or install Debian's dataset-fashion-mnist.")
 
 # %% ../nbs/04_data.ipynb #2d57becb
 class TensorImages(Dataset):
@@ -235,7 +286,7 @@ def evaluation_images(data:str, # 'fashion-mnist' or an ImageFolder root
         if img_size != 28: ops.append(v2.Resize(img_size, antialias=True))
         if in_chans == 3: ops.append(v2.Lambda(lambda t: t.expand(3, -1, -1)))
         ops.append(v2.Normalize([0.5] * in_chans, [0.5] * in_chans))
-        ds = AugmentedDataset(fashion_mnist('test', download=False), v2.Compose(ops))
+        ds = AugmentedDataset(fashion_mnist('test'), v2.Compose(ops))
     else:
         root = Path(data)
         if not root.is_dir(): raise FileNotFoundError(f"data folder not found: {root} (give an ImageFolder or 'fashion-mnist')")

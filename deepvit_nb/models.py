@@ -94,7 +94,7 @@ class Block(nn.Module):
                  reattention_norm:str='batch', transform_scale:bool=False,
                  scale_adjustment:float=1., # s: LN sees s·x, the branch adds its output / s
                  drop:float=0., attn_drop:float=0., drop_path:float=0.,
-                 **reattention): # ReAttention's `fold`, `recompute`, `backend`
+                 **reattention): # ReAttention's fold, recompute, backend
         super().__init__()
         self.scale_adjustment = scale_adjustment
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
@@ -118,7 +118,7 @@ class Block(nn.Module):
         return (x, attn) if return_attention else x
 
 # %% ../nbs/02_models.ipynb #f9bef853
-def reattention_flags(re_attention, # True, False, an int k (last k blocks) or a list of `depth` bools
+def reattention_flags(re_attention, # True, False, an int k (last k blocks) or a list of depth bools
                       depth:int):
     "Per-block Re-attention flags from the forms `DeepViT` accepts."
     if isinstance(re_attention, bool): return [re_attention] * depth
@@ -138,7 +138,7 @@ class DeepViT(nn.Module):
                  img_size:int=224, patch_size:int=16, in_chans:int=3,
                  num_classes:int=1000, # 0 gives a feature extractor (no head)
                  embed_dim:int=384, depth:int=16, num_heads:int=12, mlp_ratio:float=3., qkv_bias:bool=True,
-                 re_attention=True, # True/False, an int k (last k blocks) or a list of `depth` bools
+                 re_attention=True, # True/False, an int k (last k blocks) or a list of depth bools
                  stem:str='patch', # 'patch' (one strided conv) or 'conv' (the official CNN stem)
                  transform_scale:bool=False, # scale regenerated maps by d^-1/2
                  scale_adjustment:float=1., # official residual scale s
@@ -253,9 +253,9 @@ def list_models():
     return sorted(MODEL_CONFIGS)
 
 # %% ../nbs/02_models.ipynb #d028419f
-def create_model(name:str, # one of `list_models()`
-                 pretrained:str|Path|None=None, # a checkpoint file to load (see `load_checkpoint`)
-                 **overrides): # any `DeepViT` argument, e.g. num_classes=10, drop_path_rate=0.1
+def create_model(name:str, # one of list_models()
+                 pretrained:str|Path|None=None, # a checkpoint file to load (see load_checkpoint)
+                 **overrides): # any DeepViT argument, e.g. num_classes=10, drop_path_rate=0.1
     "Build a named configuration, optionally loading weights."
     if name not in MODEL_CONFIGS:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
@@ -291,7 +291,7 @@ def _strip_prefixes(sd:dict):
 
 # %% ../nbs/02_models.ipynb #b780e964
 def read_state_dict(checkpoint:str|Path|dict, # a file, a loaded training checkpoint, or a state dict
-                    use_ema:bool=False): # `state_dict_ema` instead of `state_dict`
+                    use_ema:bool=False): # state_dict_ema instead of state_dict
     "The model weights in a checkpoint, prefixes stripped: `(state_dict, source name)`."
     source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else 'checkpoint'
     if isinstance(checkpoint, (str, Path)):
@@ -301,7 +301,7 @@ def read_state_dict(checkpoint:str|Path|dict, # a file, a loaded training checkp
 
 def load_checkpoint(model:nn.Module,
                     checkpoint:str|Path|dict, # a file, a loaded training checkpoint, or a state dict
-                    use_ema:bool=False): # load `state_dict_ema` instead of `state_dict`
+                    use_ema:bool=False): # load state_dict_ema instead of state_dict
     "Load weights strictly, with an error that lists every missing, unexpected and misshapen key."
     sd, source = read_state_dict(checkpoint, use_ema)
     own = model.state_dict()

@@ -27,7 +27,8 @@ __all__ = ['METRIC_FIELDS', 'CRASH_AT_STEP', 'TrainConfig', 'make_config', 'load
            'attention_similarity_penalty', 'param_groups', 'ModelEma', 'evaluate', 'build_data', 'TrainState',
            'save_checkpoint', 'find_resume_checkpoint', 'StopRequested', 'NonFiniteLossError', 'append_metrics',
            'plot_curves', 'TrainingStopped', 'crash_hook', 'checksum', 'Run', 'setup_run', 'train_step', 'train_epoch',
-           'calibrated_eval', 'end_of_epoch', 'start_logging', 'finish_run', 'evaluate_only', 'train', 'main']
+           'calibrated_eval', 'end_of_epoch', 'start_logging', 'finish_run', 'evaluate_only', 'evaluate_finished',
+           'train', 'main']
 
 # %% ../nbs/05_train.ipynb #c43ac78b
 @dataclass
@@ -101,7 +102,9 @@ def make_config(values:dict, source:str='config'):
     unknown = sorted(set(values) - set(types))
     if unknown:
         raise KeyError(f"{source}: unknown config key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(types)}")
-    return TrainConfig(**{k: _coerce(k, v, types[k]) for k, v in values.items()})
+    cfg = TrainConfig(**{k: _coerce(k, v, types[k]) for k, v in values.items()})
+    if cfg.epochs < 1: raise ValueError(f"{source}: epochs must be at least 1, got {cfg.epochs}")
+    return cfg
 
 def load_config(path:str|Path|None=None, # a YAML file; None: the defaults
                 overrides=()): # 'key=value' strings, applied after the file
@@ -133,7 +136,7 @@ def soft_cross_entropy(logits, targets):
     "Cross-entropy against a distribution over classes, averaged over the batch."
     return torch.sum(-targets * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
 
-def attention_similarity_penalty(maps:list, # per-block maps (B, H, T, T), as `forward(x, return_attention=True)` gives
+def attention_similarity_penalty(maps:list, # per-block maps (B, H, T, T), as forward(x, return_attention=True) gives
                                  n:int=12): # pairs (A_i, A_i+1) counted, from the first block
     "The official regulariser: Σ_{i<n} mean(cos_heads(A_i, A_{i+1})) / n."
     n = min(n, len(maps) - 1)
@@ -539,6 +542,12 @@ def evaluate_only(run:Run):
     return summary
 
 # %% ../nbs/05_train.ipynb #a1729142
+def evaluate_finished(run:Run):
+    "Metrics of a run resumed after its last epoch: its final weights, evaluated as `end_of_epoch` does."
+    run.accelerator.print(f"{run.run_dir}: all {run.total_epochs} epochs were done already; evaluating the final weights")
+    metrics = calibrated_eval(run, run.unwrapped if run.accelerator.num_processes == 1 else run.model)
+    return metrics, (calibrated_eval(run, run.ema.module) if run.ema is not None else {})
+
 def train(cfg:TrainConfig, resume:str=''):
     "Train (or resume, or only evaluate) as `cfg` says; returns the run's summary."
     run = setup_run(cfg, resume)
@@ -548,6 +557,7 @@ def train(cfg:TrainConfig, resume:str=''):
     with StopRequested() as stop:
         while run.state.epoch < run.total_epochs:
             metrics, ema_metrics = end_of_epoch(run, *train_epoch(run, stop))
+    if not metrics: metrics, ema_metrics = evaluate_finished(run)     # resumed after its last epoch
     return finish_run(run, metrics, ema_metrics)
 
 # %% ../nbs/05_train.ipynb #873643ca
