@@ -205,7 +205,7 @@ class CheckedImageFolder(datasets.ImageFolder):
 def write_imagefolder(items, # iterable of (image, label): uint8 tensor (C, H, W) or PIL image, int label
                       root:str|Path, classes=None, # class names; default the label numbers
                       fmt:str='png'):
-    "Write `(image, label)` pairs as `root/<class>/<n>.<fmt>`; returns the root."
+    "Write `(image, label)` pairs as `root/<class>/<n>.<fmt>`, after any images already there; returns the root."
     root = Path(root)
     counts = {}
     for image, label in items:
@@ -215,7 +215,9 @@ def write_imagefolder(items, # iterable of (image, label): uint8 tensor (C, H, W
         if isinstance(image, torch.Tensor):
             array = image.permute(1, 2, 0).numpy()
             image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
-        n = counts[name] = counts.get(name, -1) + 1
+        if name not in counts:       # after the images already there: a second call adds, never overwrites
+            counts[name] = max((int(f.stem) for f in folder.glob(f'*.{fmt}') if f.stem.isdigit()), default=-1)
+        n = counts[name] = counts[name] + 1
         image.save(folder / f'{n:06d}.{fmt}')
     return root
 

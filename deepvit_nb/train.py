@@ -20,7 +20,7 @@ from accelerate.utils import set_seed
 from .models import MODEL_CONFIGS, create_model, load_pretrained, recalibrate_batchnorm
 from .data import (EpochSampler, AugmentedDataset, CheckedImageFolder, fashion_mnist, derive_seed,
                              imagenet_train_transform, eval_transform, small_train_transform,
-                             small_eval_transform, mix_batch, smooth_one_hot, sample_subset)
+                             small_eval_transform, mix_batch, smooth_one_hot, sample_indices, sample_subset)
 
 # %% auto #0
 __all__ = ['METRIC_FIELDS', 'CRASH_AT_STEP', 'TrainConfig', 'make_config', 'load_config', 'lr_at', 'soft_cross_entropy',
@@ -93,6 +93,8 @@ def _coerce(key, value, typ):
         try: return float(value)   # YAML reads 1e-3 as a string
         except ValueError: pass
     if typ is int and isinstance(value, float) and value.is_integer(): return int(value)
+    if typ is str and isinstance(value, bool): return 'yes' if value else 'no'   # YAML reads `no` as False
+    if typ is str and isinstance(value, (int, float)): return str(value)          # YAML reads `2024` as an int
     if isinstance(value, typ) and not (typ is int and isinstance(value, bool)): return value
     raise TypeError(f"config key {key!r} must be {typ.__name__}, got {value!r} ({type(value).__name__})")
 
@@ -113,13 +115,15 @@ def load_config(path:str|Path|None=None, # a YAML file; None: the defaults
     if path:
         path = Path(path)
         if not path.is_file(): raise FileNotFoundError(f"config file not found: {path}")
-        values = yaml.safe_load(path.read_text()) or {}
+        try: values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e: raise ValueError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
         if not isinstance(values, dict): raise ValueError(f"{path}: expected a mapping of keys to values")
         values.setdefault('name', path.stem)
     for item in overrides:
         key, sep, raw = item.partition('=')
         if not sep or not key: raise ValueError(f"override {item!r} is not key=value")
-        values[key.strip()] = yaml.safe_load(raw) if raw.strip() else ''
+        try: values[key.strip()] = yaml.safe_load(raw) if raw.strip() else ''
+        except yaml.YAMLError: values[key.strip()] = raw              # not YAML: the text itself
     return make_config(values, str(path) if path else 'command line')
 
 # %% ../nbs/05_train.ipynb #307e5a42
@@ -189,6 +193,7 @@ def evaluate(model:nn.Module, loader, accelerator=None):
 def build_data(cfg:TrainConfig, img_size:int):
     "(training, evaluation and calibration datasets, number of classes, input channels) for `cfg`."
     if cfg.dataset == 'fashion-mnist':
+        if img_size != 28: raise ValueError(f"Fashion-MNIST images are 28×28: img_size must be 28 (or 0), got {img_size}")
         train, test = (fashion_mnist(s, cfg.data_dir or None) for s in ('train', 'test'))
         classes, chans = train.classes, 1
         train_tf = small_train_transform(img_size, cfg.shift_pad, cfg.hflip) if (cfg.shift_pad or cfg.hflip) \
@@ -380,8 +385,8 @@ def _loaders(cfg:TrainConfig, train_ds, eval_ds, calib_ds):
     evaluation = DataLoader(eval_ds, batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers,
                             sampler=EpochSampler(len(eval_ds), shuffle=False), generator=own_rng())
     n_calib = min(cfg.bn_recalibration_batches * cfg.eval_batch_size, len(calib_ds))
-    calib = DataLoader(torch.utils.data.Subset(calib_ds, range(n_calib)), batch_size=cfg.eval_batch_size,
-                       num_workers=cfg.num_workers, generator=own_rng()) if n_calib else None   # not sharded
+    calib = DataLoader(torch.utils.data.Subset(calib_ds, sample_indices(calib_ds, n_calib, cfg.seed)),   # all classes
+                       batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers, generator=own_rng()) if n_calib else None
     return train, evaluation, calib
 
 # %% ../nbs/05_train.ipynb #4326876d
