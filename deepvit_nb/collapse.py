@@ -275,7 +275,10 @@ def main(argv=None):
     p.add_argument('--ratio', type=float, default=SIMILAR_RATIO)
     p.add_argument('--out', default='collapse_out')
     args = p.parse_args(argv)
+    if args.images < 1: p.error(f"--images must be at least 1, got {args.images}")
+    if args.batch_size < 1: p.error(f"--batch-size must be at least 1, got {args.batch_size}")
     try:
+        torch.manual_seed(1)                          # without --checkpoint the measured weights are random: seeded
         model = load_any_model(args.model, args.checkpoint)
         torch.manual_seed(0)
         init = load_any_model(args.model)
@@ -290,13 +293,14 @@ def main(argv=None):
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     (out / 'collapse.json').write_text(json.dumps(report, indent=1))
     import matplotlib.pyplot as plt
-    label = args.model + (' (trained)' if args.checkpoint else '')
+    label = args.model + (' (trained)' if args.checkpoint else ' (random weights, seed 1)')
     for fig, name in ((plot_collapse({label: report}, title=f'{args.model} on {args.data}'), 'collapse.png'),
                       (plot_similarity_matrices({args.model: report}), 'similarity_matrix.png')):
         fig.savefig(out / name, dpi=110); plt.close(fig)
-    for kind in ('trained', 'init'):
+    if not args.checkpoint: print("no --checkpoint: the first row measures random weights (seed 1), not a trained model")
+    for kind, label in (('trained', 'trained' if args.checkpoint else 'random'), ('init', 'init')):
         r = report[kind]
-        print(f"{kind:>8}: similar blocks {r['similar_block_count']}/{len(r['feature_similarity'])}, "
+        print(f"{label:>8}: similar blocks {r['similar_block_count']}/{len(r['feature_similarity'])}, "
               f"mean adjacent similarity {sum(r['similar_ratio']) / max(len(r['similar_ratio']), 1):.3f}, "
               f"head similarity {sum(r['cross_head_mean']) / len(r['cross_head_mean']):.3f}")
     print(f"wrote {out / 'collapse.json'}, {out / 'collapse.png'}, {out / 'similarity_matrix.png'}")

@@ -17,18 +17,18 @@ from tqdm.auto import tqdm
 
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from .models import MODEL_CONFIGS, create_model, load_pretrained, recalibrate_batchnorm
+from .models import MODEL_CONFIGS, create_model, load_checkpoint, load_pretrained, recalibrate_batchnorm
 from .data import (EpochSampler, AugmentedDataset, CheckedImageFolder, fashion_mnist, derive_seed,
                              imagenet_train_transform, eval_transform, small_train_transform,
                              small_eval_transform, mix_batch, smooth_one_hot, sample_indices, sample_subset)
 
 # %% auto #0
-__all__ = ['METRIC_FIELDS', 'CRASH_AT_STEP', 'TrainConfig', 'make_config', 'load_config', 'lr_at', 'soft_cross_entropy',
-           'attention_similarity_penalty', 'param_groups', 'ModelEma', 'evaluate', 'build_data', 'TrainState',
-           'save_checkpoint', 'find_resume_checkpoint', 'StopRequested', 'NonFiniteLossError', 'append_metrics',
-           'plot_curves', 'TrainingStopped', 'crash_hook', 'checksum', 'Run', 'setup_run', 'train_step', 'train_epoch',
-           'calibrated_eval', 'end_of_epoch', 'start_logging', 'finish_run', 'evaluate_only', 'evaluate_finished',
-           'train', 'main']
+__all__ = ['METRIC_FIELDS', 'CRASH_AT_STEP', 'RUN_RECORDS', 'TrainConfig', 'make_config', 'load_config', 'lr_at',
+           'soft_cross_entropy', 'attention_similarity_penalty', 'param_groups', 'ModelEma', 'evaluate', 'build_data',
+           'TrainState', 'save_checkpoint', 'find_resume_checkpoint', 'StopRequested', 'NonFiniteLossError',
+           'append_metrics', 'plot_curves', 'TrainingStopped', 'crash_hook', 'checksum', 'Run', 'setup_run',
+           'train_step', 'train_epoch', 'calibrated_eval', 'end_of_epoch', 'start_logging', 'finish_run',
+           'evaluate_only', 'evaluate_finished', 'train', 'main']
 
 # %% ../nbs/05_train.ipynb #c43ac78b
 @dataclass
@@ -314,10 +314,14 @@ def crash_hook(step:int):
     "Raise as a crash would, after the step named by the environment variable `DEEPVIT_CRASH_AT_STEP`."
     if os.environ.get(CRASH_AT_STEP) == str(step): raise RuntimeError(f"{CRASH_AT_STEP}={step}: simulated crash")
 
+RUN_RECORDS = ('checkpoints', 'config.yaml', 'metrics.csv', 'best_model.pth', 'final_model.pth', 'summary.json')
+
 def _run_dir_guard(run_dir:Path, resuming:bool):
-    if not resuming and _checkpoints(run_dir):
-        raise ValueError(f"run folder {run_dir} already holds checkpoints: pass --resume auto to continue it, "
-                         f"or name=NEW_NAME for a new run")
+    "A new run never writes into a folder that holds records of an earlier one: it is refused, naming them."
+    found = [n for n in RUN_RECORDS if (run_dir / n).exists() and (n != 'checkpoints' or _checkpoints(run_dir))]
+    if not resuming and found:
+        raise ValueError(f"run folder {run_dir} already holds an earlier run's {', '.join(found)}: pass --resume auto "
+                         f"to continue it, or name=NEW_NAME for a new run")
 
 def checksum(model:nn.Module):
     "Sum and sum of squares (float64) of every floating tensor of the state dict: a few numbers that equal weights share."
@@ -372,7 +376,8 @@ def _model_and_data(cfg:TrainConfig):
     shape = {k: v for k, v in (('depth', cfg.depth), ('embed_dim', cfg.embed_dim)) if v}
     model = create_model(cfg.model, num_classes=num_classes, img_size=img_size,
                          drop_path_rate=cfg.drop_path, drop_rate=cfg.drop, **shape)
-    if cfg.pretrained: load_pretrained(model, cfg.pretrained)
+    if cfg.pretrained:   # evaluation loads exactly the weights named; fine-tuning may resize and re-initialise the head
+        (load_checkpoint if cfg.eval_only else load_pretrained)(model, cfg.pretrained)
     return model, (train_ds, eval_ds, calib_ds), num_classes
 
 # %% ../nbs/05_train.ipynb #c0519bf3
@@ -399,6 +404,9 @@ def setup_run(cfg:TrainConfig, resume:str=''):
                               project_dir=str(run_dir), cpu=not torch.cuda.is_available())
     ckpt = find_resume_checkpoint(resume, run_dir)
     if not cfg.eval_only: _run_dir_guard(run_dir, resuming=bool(resume))
+    elif ckpt is None and not cfg.pretrained:           # evaluating random weights would report chance as a result
+        raise ValueError(f"eval_only needs weights: --resume CHECKPOINT_FOLDER or pretrained=FILE"
+                         + (f" (--resume auto found no checkpoint in {run_dir})" if resume == 'auto' else ''))
     set_seed(cfg.seed)                                  # the same initial weights on every process
     model, datasets, num_classes = _model_and_data(cfg)
     world = accelerator.num_processes

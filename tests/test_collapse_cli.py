@@ -38,3 +38,21 @@ def test_clear_errors(image_folder, tmp_path):
     assert r.returncode == 2 and 'unexpected keys' in r.stderr and 'reatten_matrix' in r.stderr
     r = run(['--model', 'vit_tiny_32', '--data', str(tmp_path / 'nowhere')], tmp_path)
     assert r.returncode == 2 and 'data folder not found' in r.stderr
+
+
+def test_without_checkpoint_the_random_model_is_seeded_and_named(image_folder, tmp_path):
+    args = ['--model', 'vit_tiny_32', '--data', str(image_folder), '--images', '9', '--batch-size', '4']
+    outs = [run(args + ['--out', str(tmp_path / f'out{i}')], tmp_path) for i in range(2)]
+    for r in outs:
+        assert r.returncode == 0, r.stderr
+        assert 'no --checkpoint: the first row measures random weights (seed 1)' in r.stdout
+        assert '  random: similar blocks' in r.stdout and 'trained:' not in r.stdout
+    reports = [json.loads((tmp_path / f'out{i}' / 'collapse.json').read_text()) for i in range(2)]
+    assert reports[0]['trained'] == reports[1]['trained']          # the same numbers each time
+    assert reports[0]['trained'] != reports[0]['init']
+
+
+def test_bad_counts_are_named(image_folder, tmp_path):
+    for flag in ('--images', '--batch-size'):
+        r = run(['--model', 'vit_tiny_32', '--data', str(image_folder), flag, '0'], tmp_path)
+        assert r.returncode == 2 and f'{flag} must be at least 1, got 0' in r.stderr, r.stderr
