@@ -23,12 +23,13 @@ from .data import (EpochSampler, AugmentedDataset, CheckedImageFolder, fashion_m
                              small_eval_transform, mix_batch, smooth_one_hot, sample_indices, sample_subset)
 
 # %% auto #0
-__all__ = ['METRIC_FIELDS', 'CRASH_AT_STEP', 'RUN_RECORDS', 'TrainConfig', 'make_config', 'load_config', 'lr_at',
-           'soft_cross_entropy', 'attention_similarity_penalty', 'param_groups', 'ModelEma', 'evaluate', 'build_data',
-           'TrainState', 'save_checkpoint', 'find_resume_checkpoint', 'StopRequested', 'NonFiniteLossError',
-           'append_metrics', 'plot_curves', 'TrainingStopped', 'crash_hook', 'checksum', 'Run', 'setup_run',
-           'train_step', 'train_epoch', 'calibrated_eval', 'end_of_epoch', 'start_logging', 'finish_run',
-           'evaluate_only', 'evaluate_finished', 'train', 'main']
+__all__ = ['SAFE_ON_RESUME', 'METRIC_FIELDS', 'CRASH_AT_STEP', 'RUN_RECORDS', 'TrainConfig', 'make_config', 'config_values',
+           'load_config', 'saved_settings', 'resume_changes', 'lr_at', 'soft_cross_entropy',
+           'attention_similarity_penalty', 'param_groups', 'ModelEma', 'evaluate', 'build_data', 'TrainState',
+           'save_checkpoint', 'find_resume_checkpoint', 'StopRequested', 'NonFiniteLossError', 'append_metrics',
+           'plot_curves', 'TrainingStopped', 'crash_hook', 'checksum', 'Run', 'setup_run', 'train_step', 'train_epoch',
+           'calibrated_eval', 'end_of_epoch', 'start_logging', 'finish_run', 'evaluate_only', 'evaluate_finished',
+           'train', 'main']
 
 # %% ../nbs/05_train.ipynb #c43ac78b
 @dataclass
@@ -108,9 +109,9 @@ def make_config(values:dict, source:str='config'):
     if cfg.epochs < 1: raise ValueError(f"{source}: epochs must be at least 1, got {cfg.epochs}")
     return cfg
 
-def load_config(path:str|Path|None=None, # a YAML file; None: the defaults
-                overrides=()): # 'key=value' strings, applied after the file
-    "Read a YAML config and apply command-line overrides."
+def config_values(path:str|Path|None=None, # a YAML file; None: none
+                  overrides=()): # 'key=value' strings, applied after the file
+    "The settings a YAML file and command-line overrides name, as a dict (the defaults left out)."
     values = {}
     if path:
         path = Path(path)
@@ -124,7 +125,38 @@ def load_config(path:str|Path|None=None, # a YAML file; None: the defaults
         if not sep or not key: raise ValueError(f"override {item!r} is not key=value")
         try: values[key.strip()] = yaml.safe_load(raw) if raw.strip() else ''
         except yaml.YAMLError: values[key.strip()] = raw              # not YAML: the text itself
-    return make_config(values, str(path) if path else 'command line')
+    return values
+
+def load_config(path:str|Path|None=None, # a YAML file; None: the defaults
+                overrides=()): # 'key=value' strings, applied after the file
+    "Read a YAML config and apply command-line overrides."
+    return make_config(config_values(path, overrides), str(path) if path else 'command line')
+
+# %% ../nbs/05_train.ipynb #95d46a32
+SAFE_ON_RESUME = ('epochs', 'eval_only', 'num_workers', 'checkpoint_every', 'keep_last')
+
+def saved_settings(run_dir:Path):
+    "The settings a run folder records: its `config.yaml` with the changes of `changes.yaml` applied (None if none)."
+    if not (run_dir / 'config.yaml').exists(): return None
+    values = yaml.safe_load((run_dir / 'config.yaml').read_text()) or {}
+    for change in yaml.safe_load((run_dir / 'changes.yaml').read_text()) if (run_dir / 'changes.yaml').exists() else []:
+        values[change['key']] = change['new']
+    return values
+
+def resume_changes(run_dir:Path, cfg:TrainConfig):
+    "{key: (recorded, asked)} for the settings `cfg` changes in a resumed run; unsafe changes are refused by name."
+    saved = saved_settings(run_dir)
+    if saved is None: return {}
+    base = make_config(saved, str(run_dir / 'config.yaml'))
+    changed = {f.name: (getattr(base, f.name), getattr(cfg, f.name)) for f in fields(TrainConfig)
+               if getattr(base, f.name) != getattr(cfg, f.name)}
+    unsafe = [k for k in changed if k not in SAFE_ON_RESUME]
+    if unsafe:
+        raise ValueError(f"--resume: {run_dir} was run with " + ', '.join(f"{k}={changed[k][0]!r}" for k in unsafe) +
+                         "; this command asks " + ', '.join(f"{k}={changed[k][1]!r}" for k in unsafe) +
+                         ". A resumed run keeps the settings that fix its schedule and data order: start a new run "
+                         "(name=NEW_NAME) to change them")
+    return changed
 
 # %% ../nbs/05_train.ipynb #307e5a42
 def lr_at(step:int, cfg:TrainConfig, steps_per_epoch:int, base_lr:float):
@@ -403,6 +435,7 @@ def setup_run(cfg:TrainConfig, resume:str=''):
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, log_with='tensorboard' if tensorboard else None,
                               project_dir=str(run_dir), cpu=not torch.cuda.is_available())
     ckpt = find_resume_checkpoint(resume, run_dir)
+    if resume and not cfg.eval_only: resume_changes(run_dir, cfg)      # refuses unsafe changes before any work
     if not cfg.eval_only: _run_dir_guard(run_dir, resuming=bool(resume))
     elif ckpt is None and not cfg.pretrained:           # evaluating random weights would report chance as a result
         raise ValueError(f"eval_only needs weights: --resume CHECKPOINT_FOLDER or pretrained=FILE"
@@ -520,9 +553,16 @@ def end_of_epoch(run:Run, seconds:float, steps:int):
 def start_logging(run:Run):
     "Write the run's `config.yaml`, start TensorBoard where installed, and say what the run is."
     cfg, acc = run.cfg, run.accelerator
+    changes = {k: v for k, v in resume_changes(run.run_dir, cfg).items() if k != 'eval_only'}
+    for k, (old, new) in changes.items(): acc.print(f"resumed with {k} {old} → {new} (recorded in changes.yaml)")
     if acc.is_main_process:
         run.run_dir.mkdir(parents=True, exist_ok=True)
-        (run.run_dir / 'config.yaml').write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+        if not (run.run_dir / 'config.yaml').exists():                  # written once, when the run starts
+            (run.run_dir / 'config.yaml').write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+        if changes:
+            past = yaml.safe_load((run.run_dir / 'changes.yaml').read_text()) if (run.run_dir / 'changes.yaml').exists() else []
+            past += [{'key': k, 'old': old, 'new': new, 'at_step': run.state.step} for k, (old, new) in changes.items()]
+            (run.run_dir / 'changes.yaml').write_text(yaml.safe_dump(past, sort_keys=False))
     if run.tensorboard: acc.init_trackers(cfg.name, config=asdict(cfg))
     acc.print(f"{cfg.model} on {cfg.dataset}: {run.images['train']} training images, {run.images['eval']} for "
               f"evaluation, {acc.num_processes} process(es), {run.steps_per_epoch} steps/epoch, {run.total_epochs} epochs")
@@ -583,6 +623,9 @@ def main(argv=None):
     args = p.parse_intermixed_args(argv)   # options and key=value pairs in any order
     try:
         cfg = load_config(args.config, args.overrides)
+        saved = saved_settings(Path(cfg.output_dir) / cfg.name) if args.resume else None
+        if saved is not None:     # resuming: the run's own settings, then only what this command names
+            cfg = make_config({**saved, **config_values(args.config, args.overrides)}, 'command line')
         summary = train(cfg, args.resume)
     except TrainingStopped as e:
         print(f"deepvit_train: {e}", file=sys.stderr); return 128 + e.signum

@@ -3,6 +3,7 @@ import json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 
 import pytest
+import yaml
 import torch
 
 from conftest import ROOT, run_cli
@@ -162,3 +163,32 @@ def test_imagenet_recipes_load():
     for n in names:
         cfg = load_config(ROOT / 'configs' / 'imagenet' / f'{n}.yaml')
         assert cfg.model == n and cfg.dataset == 'imagefolder' and cfg.label_smoothing == 0.1
+
+
+def test_a_resumed_run_keeps_its_settings(image_folder, uninterrupted, tmp_path):
+    args = base_args(image_folder, tmp_path, 'record')
+    assert run_cli(args, cwd=tmp_path, crash_at=5).returncode != 0
+    config = (tmp_path / 'record' / 'config.yaml').read_text()
+    r = run_cli(args + ['--resume', 'auto', 'batch_size=4'], cwd=tmp_path)          # another batch size: refused
+    assert r.returncode == 2 and 'was run with batch_size=8; this command asks batch_size=4' in r.stderr, r.stderr
+    r = run_cli(args + ['--resume', 'auto', 'lr=0.01'], cwd=tmp_path)
+    assert r.returncode == 2 and 'lr=0.001' in r.stderr and 'lr=0.01' in r.stderr, r.stderr
+    # only the run's name: its own settings (model, EMA, MixUp, ...) come from its config.yaml
+    r = run_cli([f'output_dir={tmp_path}', 'name=record', '--resume', 'auto'], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / 'record' / 'config.yaml').read_text() == config            # written once
+    assert_same_weights(final_weights(tmp_path / 'record'), final_weights(uninterrupted))
+
+
+def test_extending_a_finished_run_is_recorded(image_folder, tmp_path):
+    args = [a for a in base_args(image_folder, tmp_path, 'extend') if not a.startswith('epochs=')]
+    assert run_cli(args + ['epochs=1'], cwd=tmp_path).returncode == 0
+    r = run_cli([f'output_dir={tmp_path}', 'name=extend', 'epochs=2', '--resume', 'auto'], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'resumed with epochs 1 → 2 (recorded in changes.yaml)' in r.stdout + r.stderr
+    changes = yaml.safe_load((tmp_path / 'extend' / 'changes.yaml').read_text())
+    assert [(c['key'], c['old'], c['new'], c['at_step']) for c in changes] == [('epochs', 1, 2, 8)]
+    assert yaml.safe_load((tmp_path / 'extend' / 'config.yaml').read_text())['epochs'] == 1
+    assert len((tmp_path / 'extend' / 'metrics.csv').read_text().splitlines()) == 3     # header, epochs 1 and 2
+    summary = json.loads((tmp_path / 'extend' / 'summary.json').read_text())
+    assert summary['epochs'] == 2 and summary['steps'] == 16
