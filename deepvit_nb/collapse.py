@@ -171,7 +171,7 @@ def measure_collapse(model:nn.Module, loader, # yields images or (images, labels
     model.eval()
     device = device or next(model.parameters()).device
     meter = CollapseMeter(threshold, ratio)
-    bar = tqdm(total=max_images or len(loader.dataset), desc='measuring collapse', disable=not progress, leave=False)
+    bar = tqdm(total=max_images or (len(loader.dataset) if hasattr(loader, 'dataset') else None), desc='measuring collapse', disable=not progress, leave=False)
     try:
         for batch in loader:
             x = batch[0] if isinstance(batch, (tuple, list)) else batch

@@ -188,7 +188,10 @@ class CheckedImageFolder(datasets.ImageFolder):
     @staticmethod
     def _load(path):
         try:
-            with Image.open(path) as im: return im.convert('RGB')
+            with Image.open(path) as im:
+                if im.mode.startswith('I'):      # 16-bit grey: scaled to 8 bits (convert('RGB') would clip it to white)
+                    im = Image.fromarray((np.asarray(im, dtype=np.float64) / 257).round().clip(0, 255).astype(np.uint8))
+                return im.convert('RGB')
         except Exception as e:
             raise OSError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
 

@@ -262,7 +262,10 @@ def create_model(name:str, # one of list_models()
     if pretrained is True:
         raise ValueError("pretrained=True: no weights are downloaded; pass the path of a checkpoint file")
     model = DeepViT(**{**MODEL_CONFIGS[name], **overrides})
-    if pretrained: load_checkpoint(model, pretrained)
+    if pretrained and not model.num_classes:      # a feature extractor: the checkpoint's head is dropped, as timm does
+        sd, _ = read_state_dict(pretrained)
+        load_checkpoint(model, {k: v for k, v in sd.items() if not k.startswith('head.')})
+    elif pretrained: load_checkpoint(model, pretrained)
     return model
 
 # %% ../nbs/02_models.ipynb #97d0fc10
@@ -349,4 +352,5 @@ def load_pretrained(model:nn.Module, path:str|Path):
         sd['pos_embed'] = resize_pos_embed(sd['pos_embed'], own['pos_embed'].shape[1] - 1)
     for k in ('head.weight', 'head.bias'):
         if k in sd and k in own and sd[k].shape != own[k].shape: sd[k] = own[k]
-    return load_checkpoint(model, sd)
+    try: return load_checkpoint(model, sd)
+    except CheckpointMismatchError as e: raise CheckpointMismatchError(f"{path}: {e}") from None

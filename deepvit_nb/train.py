@@ -633,6 +633,7 @@ def main(argv=None):
         print(f"deepvit_train: {e}", file=sys.stderr); return 1
     except (KeyError, TypeError, ValueError, OSError) as e:   # bad config, bad data: a message, not a traceback
         print(f"deepvit_train: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr); return 2
+    if int(os.environ.get('RANK', '0')): return 0                          # one closing line, from the main process
     if summary.get('eval_only'):
         print(f"evaluation: loss {summary['loss']:.4f}, top-1 {summary['top1']:.2f}%, top-5 {summary['top5']:.2f}%")
     else:

@@ -99,6 +99,7 @@ def test_two_processes_stay_identical_and_evaluate_like_one(image_folder, tmp_pa
     args = [a for a in args if not a.startswith(('epochs=', 'batch_size='))] + ['epochs=1', 'batch_size=4']
     r = run_cli(args, cwd=tmp_path, launcher=launcher)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert (r.stdout + r.stderr).count('done in') == 1, r.stdout           # one closing line, not one per process
     summary = json.loads((tmp_path / 'ddp' / 'summary.json').read_text())
     assert summary['processes'] == 2 and summary['ranks_identical'] is True
     ckpt = sorted((tmp_path / 'ddp' / 'checkpoints').glob('step_*'))[-1]
