@@ -20,7 +20,7 @@ from .cores import gram32
 __all__ = ['SIMILARITY_THRESHOLD', 'SIMILAR_RATIO', 'Capture', 'attention_blocks', 'capture_attention', 'cross_layer_similarity',
            'collapse_sums', 'similarity_matrix', 'similar_ratio', 'similar_block_count', 'cross_head_similarity',
            'feature_similarity', 'off_diagonal_mean', 'CollapseMeter', 'measure_collapse', 'collapse_report',
-           'plot_collapse', 'plot_similarity_matrices', 'load_any_model', 'main']
+           'plot_collapse', 'plot_similarity_matrices', 'load_any_model', 'collapse_parser', 'main']
 
 # %% ../nbs/03_collapse.ipynb #0263355b
 @dataclass
@@ -263,8 +263,8 @@ def _input_spec(model):
     return model.patch_embed.img_size[0], model.patch_embed.proj.in_channels
 
 # %% ../nbs/03_collapse.ipynb #69386a4b
-def main(argv=None):
-    "Entry point of `deepvit_collapse`."
+def collapse_parser():
+    "The command line of `deepvit_collapse`."
     p = argparse.ArgumentParser(prog='deepvit_collapse', description='Measure attention collapse (Zhou et al. 2021, Eq. 2, Fig. 3, Fig. 4).')
     p.add_argument('--model', required=True, help='one of ours (deepvit_16b, vit_tiny_28, ...) or a timm ViT name')
     p.add_argument('--checkpoint', help='weights to measure (state dict or training checkpoint)')
@@ -274,6 +274,12 @@ def main(argv=None):
     p.add_argument('--threshold', type=float, default=SIMILARITY_THRESHOLD)
     p.add_argument('--ratio', type=float, default=SIMILAR_RATIO)
     p.add_argument('--out', default='collapse_out')
+    return p
+
+# %% ../nbs/03_collapse.ipynb #19081748
+def main(argv=None):
+    "Entry point of `deepvit_collapse`."
+    p = collapse_parser()
     args = p.parse_args(argv)
     if args.images < 1: p.error(f"--images must be at least 1, got {args.images}")
     if args.batch_size < 1: p.error(f"--batch-size must be at least 1, got {args.batch_size}")

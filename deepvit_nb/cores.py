@@ -10,7 +10,8 @@ from torch.utils.checkpoint import checkpoint
 
 # %% auto #0
 __all__ = ['TORCH_MAPS', 'CORES', 'softmax_maps', 'mix_maps', 'gram32', 'uses_batch_stats', 'norm_affine', 'update_running_stats',
-           'folded_attention', 'TorchMaps', 'MaplessAttention', 'mapless_attention', 'checkpointed_attention']
+           'folded_attention', 'TorchMaps', 'mapless_backward', 'MaplessAttention', 'mapless_attention',
+           'checkpointed_attention']
 
 # %% ../nbs/01b_cores.ipynb #85950088
 def softmax_maps(q, k, scale:float):
@@ -108,31 +109,32 @@ class TorchMaps:
             U[sl] = mix_maps(theta, a) @ v[sl]
         return U, (gram / (B * T * T) if with_cov else None)
 
-    def backward(self, q, k, v, theta, scale:float, dU, dcov):
-        "dQ, dK, dV, dΘ from the upstream gradients of U and (None if unused) of C: one pass over the recomputed maps."
-        B, H, T, D = q.shape
-        dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-        qs, k, v, theta, dU = self.prepare(q * scale, k, v, theta, dU)
-        m = None if dcov is None else (dcov + dcov.T).to(qs.dtype) / (B * T * T)
-        dtheta = 0.
-        for sl in self.chunks(q):
-            a = softmax_maps(qs[sl], k[sl], 1.)
-            dmix = dU[sl] @ v[sl].transpose(-2, -1)                                    # dL/dA'
-            ac = a - 1. / T                                                            # the centred maps
-            dv[sl] = mix_maps(theta, ac).transpose(-2, -1) @ dU[sl]
-            dtheta = dtheta + torch.bmm(dmix.flatten(2), ac.flatten(2).transpose(1, 2)).sum(0)
-            da = mix_maps(theta.T, dmix)
-            if m is not None: da = da + mix_maps(m, ac)                        # through C
-            ds = a * (da - (a * da).sum(-1, keepdim=True))                             # through the softmax
-            dq[sl] = (ds @ k[sl]) * scale
-            dk[sl] = ds.transpose(-2, -1) @ qs[sl]
-        return dq, dk, dv, dtheta
-
 TORCH_MAPS = TorchMaps()
+
+# %% ../nbs/01b_cores.ipynb #e8d8a2d1
+def mapless_backward(maps:TorchMaps, q, k, v, theta, scale:float, dU, dcov):
+    "`TorchMaps.forward`'s backward: dQ, dK, dV, dΘ from the upstream gradients of U and (None if unused) of C: one pass over the recomputed maps."
+    B, H, T, D = q.shape
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    qs, k, v, theta, dU = maps.prepare(q * scale, k, v, theta, dU)
+    m = None if dcov is None else (dcov + dcov.T).to(qs.dtype) / (B * T * T)
+    dtheta = 0.
+    for sl in maps.chunks(q):
+        a = softmax_maps(qs[sl], k[sl], 1.)
+        dmix = dU[sl] @ v[sl].transpose(-2, -1)                                    # dL/dA'
+        ac = a - 1. / T                                                            # the centred maps
+        dv[sl] = mix_maps(theta, ac).transpose(-2, -1) @ dU[sl]
+        dtheta = dtheta + torch.bmm(dmix.flatten(2), ac.flatten(2).transpose(1, 2)).sum(0)
+        da = mix_maps(theta.T, dmix)
+        if m is not None: da = da + mix_maps(m, ac)                        # through C
+        ds = a * (da - (a * da).sum(-1, keepdim=True))                             # through the softmax
+        dq[sl] = (ds @ k[sl]) * scale
+        dk[sl] = ds.transpose(-2, -1) @ qs[sl]
+    return dq, dk, dv, dtheta
 
 # %% ../nbs/01b_cores.ipynb #1c88b3d5
 class MaplessAttention(torch.autograd.Function):
-    "(q, k, v, Θ, scale, with_cov, maps) → (U, C or None) by `maps.forward`, with its backward by `maps.backward`."
+    "(q, k, v, Θ, scale, with_cov, maps) → (U, C or None) by `maps.forward`, with its backward by `mapless_backward`."
     @staticmethod
     def forward(ctx, q, k, v, theta, scale, with_cov, maps):
         U, cov = maps.forward(q, k, v, theta, scale, with_cov)
@@ -143,7 +145,7 @@ class MaplessAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dU, dcov):
         q, k, v, theta = ctx.saved_tensors
-        dq, dk, dv, dtheta = ctx.maps.backward(q, k, v, theta, ctx.scale, dU, dcov)
+        dq, dk, dv, dtheta = mapless_backward(ctx.maps, q, k, v, theta, ctx.scale, dU, dcov)
         return dq, dk, dv, dtheta.to(theta.dtype), None, None, None
 
 def mapless_attention(q, k, v, theta, scale:float, affine, with_cov:bool, dropout=None, maps:TorchMaps=TORCH_MAPS):

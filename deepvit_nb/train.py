@@ -23,8 +23,8 @@ from .data import (EpochSampler, AugmentedDataset, CheckedImageFolder, fashion_m
                              small_eval_transform, mix_batch, smooth_one_hot, sample_indices, sample_subset)
 
 # %% auto #0
-__all__ = ['SAFE_ON_RESUME', 'METRIC_FIELDS', 'CRASH_AT_STEP', 'RUN_RECORDS', 'TrainConfig', 'make_config', 'config_values',
-           'load_config', 'saved_settings', 'resume_changes', 'lr_at', 'soft_cross_entropy',
+__all__ = ['SAFE_ON_RESUME', 'METRIC_FIELDS', 'CRASH_AT_STEP', 'RUN_RECORDS', 'RunSettings', 'TrainConfig', 'make_config',
+           'config_values', 'load_config', 'saved_settings', 'resume_changes', 'lr_at', 'soft_cross_entropy',
            'attention_similarity_penalty', 'param_groups', 'ModelEma', 'evaluate', 'build_data', 'TrainState',
            'save_checkpoint', 'find_resume_checkpoint', 'StopRequested', 'NonFiniteLossError', 'append_metrics',
            'plot_curves', 'TrainingStopped', 'crash_hook', 'checksum', 'Run', 'setup_run', 'train_step', 'train_epoch',
@@ -33,8 +33,8 @@ __all__ = ['SAFE_ON_RESUME', 'METRIC_FIELDS', 'CRASH_AT_STEP', 'RUN_RECORDS', 'T
 
 # %% ../nbs/05_train.ipynb #c43ac78b
 @dataclass
-class TrainConfig:
-    "Every setting of a training run (defaults: the Fashion-MNIST main job)."
+class RunSettings:
+    "What a run trains, on what data, and how it optimises (the first half of `TrainConfig`)."
     name: str = 'fashion_mnist'             # run folder: {output_dir}/{name}
     model: str = 'deepvit_tiny_28'          # a name from `list_models()`
     dataset: str = 'fashion-mnist'          # 'fashion-mnist' or 'imagefolder'
@@ -55,6 +55,11 @@ class TrainConfig:
     weight_decay: float = 0.05
     clip_grad: float = 1.0                  # max gradient norm; 0: off
     mixed_precision: str = 'no'             # 'no', 'bf16' or 'fp16' (through Accelerate)
+
+# %% ../nbs/05_train.ipynb #f3cfdd85
+@dataclass
+class TrainConfig(RunSettings):
+    "Every setting of a training run (defaults: the Fashion-MNIST main job)."
     # regularisation
     label_smoothing: float = 0.1
     mixup: float = 0.                       # MixUp alpha; 0: off
@@ -109,6 +114,7 @@ def make_config(values:dict, source:str='config'):
     if cfg.epochs < 1: raise ValueError(f"{source}: epochs must be at least 1, got {cfg.epochs}")
     return cfg
 
+# %% ../nbs/05_train.ipynb #1be61699
 def config_values(path:str|Path|None=None, # a YAML file; None: none
                   overrides=()): # 'key=value' strings, applied after the file
     "The settings a YAML file and command-line overrides name, as a dict (the defaults left out)."
@@ -567,6 +573,7 @@ def start_logging(run:Run):
     acc.print(f"{cfg.model} on {cfg.dataset}: {run.images['train']} training images, {run.images['eval']} for "
               f"evaluation, {acc.num_processes} process(es), {run.steps_per_epoch} steps/epoch, {run.total_epochs} epochs")
 
+# %% ../nbs/05_train.ipynb #e43d493e
 def finish_run(run:Run, metrics:dict, ema_metrics:dict):
     "Check that every process holds the same weights, save the final model and `summary.json`; returns the summary."
     cfg, acc, state = run.cfg, run.accelerator, run.state
