@@ -5,7 +5,7 @@
 # %% ../nbs/05_train.ipynb #d8dd3c07
 from __future__ import annotations
 import argparse, copy, csv, importlib.util, json, math, os, shutil, signal, sys, time
-from dataclasses import dataclass, fields, asdict
+from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import numpy as np
 import torch
@@ -397,6 +397,7 @@ class Run:
     resumed_from: Path|None
     tensorboard: bool
     started: float
+    changes: dict = field(default_factory=dict)   # {setting: (recorded, asked)} a resumed run changes (`resume_changes`)
 
     @property
     def steps_per_epoch(self): return len(self.loaders['train'])
@@ -441,7 +442,7 @@ def setup_run(cfg:TrainConfig, resume:str=''):
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, log_with='tensorboard' if tensorboard else None,
                               project_dir=str(run_dir), cpu=not torch.cuda.is_available())
     ckpt = find_resume_checkpoint(resume, run_dir)
-    if resume and not cfg.eval_only: resume_changes(run_dir, cfg)      # refuses unsafe changes before any work
+    changes = resume_changes(run_dir, cfg) if resume and not cfg.eval_only else {}   # refuses unsafe ones first
     if not cfg.eval_only: _run_dir_guard(run_dir, resuming=bool(resume))
     elif ckpt is None and not cfg.pretrained:           # evaluating random weights would report chance as a result
         raise ValueError(f"eval_only needs weights: --resume CHECKPOINT_FOLDER or pretrained=FILE"
@@ -466,7 +467,7 @@ def setup_run(cfg:TrainConfig, resume:str=''):
     elif resume == 'auto': accelerator.print(f"--resume auto: no checkpoint in {run_dir}, starting fresh")
     return Run(cfg, accelerator, run_dir, model, accelerator.unwrap_model(model), optimizer, scheduler, ema, state,
                dict(train=train_dl, eval=eval_dl, calib=calib_dl), num_classes,
-               dict(train=len(datasets[0]), eval=len(datasets[1])), ckpt, tensorboard, started)
+               dict(train=len(datasets[0]), eval=len(datasets[1])), ckpt, tensorboard, started, changes)
 
 # %% ../nbs/05_train.ipynb #803fcf09
 def train_step(run:Run, x, y, stop:StopRequested):
@@ -559,7 +560,7 @@ def end_of_epoch(run:Run, seconds:float, steps:int):
 def start_logging(run:Run):
     "Write the run's `config.yaml`, start TensorBoard where installed, and say what the run is."
     cfg, acc = run.cfg, run.accelerator
-    changes = {k: v for k, v in resume_changes(run.run_dir, cfg).items() if k != 'eval_only'}
+    changes = {k: v for k, v in run.changes.items() if k != 'eval_only'}
     for k, (old, new) in changes.items(): acc.print(f"resumed with {k} {old} → {new} (recorded in changes.yaml)")
     if acc.is_main_process:
         run.run_dir.mkdir(parents=True, exist_ok=True)
