@@ -17,6 +17,9 @@ dev_requirements = cfg.get('dev_requirements', '').split()
 bench_requirements = ['timm>=1.0', 'vit-pytorch>=1.6']
 # The Triton kernels (chapter 07) are optional: CUDA builds of PyTorch bring Triton on Linux, CPU builds do not.
 gpu_requirements = ['triton>=3.4']
+# Interop (chapter 09): timm's registry, and ONNX export (dynamo exporter) checked with ONNX Runtime.
+timm_requirements = ['timm>=1.0']
+onnx_requirements = ['onnx>=1.17', 'onnxscript>=0.5', 'onnxruntime>=1.20']
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -37,7 +40,8 @@ setuptools.setup(
     include_package_data=True,
     python_requires=f'>={cfg["min_python"]}',
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'bench': bench_requirements, 'gpu': gpu_requirements},
+    extras_require={'dev': dev_requirements, 'bench': bench_requirements, 'gpu': gpu_requirements,
+                    'timm': timm_requirements, 'onnx': onnx_requirements},
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),
                   'nbdev': [f'{cfg["lib_name"]}={cfg["lib_name"]}._modidx:d']},
     zip_safe=False,

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_collapse.ipynb #adf25f9d
 from __future__ import annotations
-import argparse, inspect, json, sys, time
+import argparse, inspect, json, math, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -12,7 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from tqdm.auto import tqdm
-from .models import create_model, list_models, load_checkpoint, read_state_dict, recalibrate_batchnorm
+from .models import (checkpoint_overrides, create_model, list_models, load_checkpoint, read_state_dict,
+                               recalibrate_batchnorm)
 from .data import evaluation_images
 from .cores import gram32
 
@@ -235,26 +236,30 @@ def plot_similarity_matrices(reports:dict):
     return fig
 
 # %% ../nbs/03_collapse.ipynb #45e72836
-def _checkpoint_classes(path):
-    "Number of classes a checkpoint's head was trained for (None if it has no head)."
-    sd, _ = read_state_dict(path)
-    return sd['head.weight'].shape[0] if 'head.weight' in sd else None
+def _timm_model(name:str, sd:dict|None):
+    "A timm ViT by name, built for the classes and the image size of `sd`'s weights if given."
+    try:
+        import timm
+        kw = {} if sd is None else {'num_classes': sd['head.weight'].shape[0] if 'head.weight' in sd else 0}
+        model = timm.create_model(name, pretrained=False, **kw)
+        pos = None if sd is None else sd.get('pos_embed')
+        if pos is not None and pos.shape != model.pos_embed.shape:       # fine-tuned at another size
+            side = math.isqrt(pos.shape[1] - (model.pos_embed.shape[1] - model.patch_embed.num_patches))
+            model = timm.create_model(name, pretrained=False, img_size=side * model.patch_embed.patch_size[0], **kw)
+    except (ImportError, RuntimeError) as e:
+        raise ValueError(f"unknown model {name!r}: not one of ours ({', '.join(list_models())}) "
+                         f"and not a timm model ({e})") from None
+    attention_blocks(model)   # a timm model that is not a ViT is refused here
+    return model
 
-def load_any_model(name:str, checkpoint:str|None=None):
-    "One of our models, or a timm ViT by name; weights from `checkpoint` if given (strictly)."
+def load_any_model(name:str, checkpoint:str|None=None,
+                   load_weights:bool=True): # False: only the shape of `checkpoint`'s model (its initialisation)
+    "One of our models, or a timm ViT, built to fit `checkpoint` (classes, image size, ...); its weights loaded strictly."
     if checkpoint and not Path(checkpoint).is_file(): raise FileNotFoundError(f"checkpoint file not found: {checkpoint}")
-    kw = {}
-    if checkpoint and (n := _checkpoint_classes(checkpoint)) is not None: kw['num_classes'] = n
-    if name in list_models(): model = create_model(name, **kw)
-    else:
-        try:
-            import timm
-            model = timm.create_model(name, pretrained=False, **kw)
-        except (ImportError, RuntimeError) as e:
-            raise ValueError(f"unknown model {name!r}: not one of ours ({', '.join(list_models())}) "
-                             f"and not a timm model ({e})") from None
-        attention_blocks(model)   # a timm model that is not a ViT is refused here
-    if checkpoint: load_checkpoint(model, checkpoint)
+    sd = read_state_dict(checkpoint)[0] if checkpoint else None
+    if name in list_models(): model = create_model(name, **(checkpoint_overrides(sd, name) if sd else {}))
+    else: model = _timm_model(name, sd)
+    if sd is not None and load_weights: load_checkpoint(model, sd)
     return model.eval()
 
 def _input_spec(model):
@@ -287,7 +292,7 @@ def main(argv=None):
         torch.manual_seed(1)                          # without --checkpoint the measured weights are random: seeded
         model = load_any_model(args.model, args.checkpoint)
         torch.manual_seed(0)
-        init = load_any_model(args.model)
+        init = load_any_model(args.model, args.checkpoint, load_weights=False)   # the same shape, initialised
         size, chans = _input_spec(model)
         ds = evaluation_images(args.data, size, chans, args.images)
     except (ValueError, KeyError, TypeError, OSError) as e:
@@ -295,7 +300,7 @@ def main(argv=None):
     loader = torch.utils.data.DataLoader(ds, batch_size=args.batch_size)
     start = time.time()
     report = collapse_report(model, loader, init, threshold=args.threshold, ratio=args.ratio)
-    report.update(model=args.model, checkpoint=args.checkpoint, data=args.data, seconds=round(time.time() - start, 1))
+    report.update(model=args.model, checkpoint=args.checkpoint, data=args.data, img_size=size, seconds=round(time.time() - start, 1))
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     (out / 'collapse.json').write_text(json.dumps(report, indent=1))
     import matplotlib.pyplot as plt

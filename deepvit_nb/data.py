@@ -12,13 +12,16 @@ from torch.utils.data import Dataset, Sampler
 from torchvision import datasets
 from torchvision.transforms import v2, InterpolationMode
 from PIL import Image
+from fastcore.basics import patch
+from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_MNIST', 'FASHION_MNIST_SHA256', 'IMG_EXTENSIONS', 'MEAN', 'STD',
            'derive_seed', 'EpochSampler', 'AugmentedDataset', 'read_idx', 'fashion_mnist_cache', 'verified_files',
-           'fashion_mnist_files', 'TensorImages', 'fashion_mnist', 'CheckedImageFolder', 'write_imagefolder',
-           'class_labels', 'sample_indices', 'sample_subset', 'imagenet_train_transform', 'eval_transform',
-           'small_train_transform', 'small_eval_transform', 'evaluation_images', 'smooth_one_hot', 'mix_batch']
+           'fashion_mnist_files', 'TensorImages', 'fashion_mnist', 'CheckedImageFolder', 'readable',
+           'unreadable_images', 'write_imagefolder', 'class_labels', 'sample_indices', 'sample_subset',
+           'imagenet_train_transform', 'eval_transform', 'small_train_transform', 'small_eval_transform',
+           'evaluation_images', 'smooth_one_hot', 'mix_batch']
 
 # %% ../nbs/04_data.ipynb #97139fd9
 def derive_seed(*parts:int) -> int:
@@ -182,7 +185,8 @@ class CheckedImageFolder(datasets.ImageFolder):
         empty = [str(d) for d in classes if not any(f.suffix.lower() in IMG_EXTENSIONS for f in d.iterdir())]
         if empty: raise FileNotFoundError(f"class folders without images: {', '.join(empty)}")
         super().__init__(str(root), loader=self._load)
-        self.skip_bad_images = skip_bad_images
+        self.skip_bad_images = skip_bad_images   # unreadable files are left out now (`skipped`), or counted if found later
+        self.skipped = self.drop_unreadable() if skip_bad_images else {}
         self.bad_images = multiprocessing.Value('i', 0)  # shared with forked workers
 
     @staticmethod
@@ -196,6 +200,7 @@ class CheckedImageFolder(datasets.ImageFolder):
             raise OSError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
 
     def __getitem__(self, i):
+        if not -len(self) <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} images")  # ends `for` loops
         for k in range(len(self)):
             try: return super().__getitem__((i + k) % len(self))
             except OSError as e:
@@ -203,6 +208,30 @@ class CheckedImageFolder(datasets.ImageFolder):
                 with self.bad_images.get_lock(): self.bad_images.value += 1
                 warnings.warn(f"{e}; skipped")
         raise OSError(f"no readable image in {self.root}")
+
+# %% ../nbs/04_data.ipynb #a355037c
+def readable(path) -> str|None:
+    "None if PIL can open and verify the image file at `path`, else the reason it cannot."
+    try:
+        with Image.open(path) as im: im.verify()
+    except Exception as e: return f"{type(e).__name__}: {e}"
+
+@patch
+def drop_unreadable(self:CheckedImageFolder):
+    "Leave out the files that fail `readable`; returns {path: reason}."
+    bad = {}
+    for path, _ in tqdm(self.samples, desc=f'checking {self.root}', unit='img', leave=False, disable=len(self.samples) < 5000):
+        if (why := readable(path)) is not None: bad[path] = why
+    if bad:
+        self.samples = [s for s in self.samples if s[0] not in bad]
+        self.imgs, self.targets = self.samples, [t for _, t in self.samples]
+    return bad
+
+def unreadable_images(ds):
+    "{'skipped': paths left out when the folder was opened, 'failed': files that failed later} of a (wrapped) folder."
+    while ds is not None and not isinstance(ds, CheckedImageFolder): ds = getattr(ds, 'base', getattr(ds, 'dataset', None))
+    if ds is None: return {'skipped': [], 'failed': 0}
+    return {'skipped': sorted(ds.skipped), 'failed': ds.bad_images.value}
 
 # %% ../nbs/04_data.ipynb #1e314cd9
 def write_imagefolder(items, # iterable of (image, label): uint8 tensor (C, H, W) or PIL image, int label
@@ -267,10 +296,9 @@ def imagenet_train_transform(img_size:int=224, scale=(0.08, 1.), hflip:float=0.5
     return v2.Compose(ops)
 
 def eval_transform(img_size:int=224, crop_pct:float=0.9, mean=MEAN, std=STD):
-    "Resize to img_size/crop_pct (bicubic), centre crop, normalise."
-    return v2.Compose([v2.ToImage(), v2.Resize(int(img_size / crop_pct), interpolation=InterpolationMode.BICUBIC,
-                                                antialias=True),
-                       v2.CenterCrop(img_size), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+    "Resize to img_size/crop_pct (bicubic, on the PIL image as timm does), centre crop, normalise."
+    return v2.Compose([v2.Resize(int(img_size / crop_pct), interpolation=InterpolationMode.BICUBIC, antialias=True),
+                       v2.CenterCrop(img_size), v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
 # %% ../nbs/04_data.ipynb #811bf392
 def small_train_transform(img_size:int, pad:int=2, hflip:float=0.5, mean=(0.5,), std=(0.5,)):

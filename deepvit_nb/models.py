@@ -11,13 +11,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from fastcore.basics import patch
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from .attention import MultiHeadSelfAttention, ReAttention
 
 # %% auto #0
-__all__ = ['MODEL_CONFIGS', 'check_images', 'PatchEmbed', 'ConvStem', 'DropPath', 'Mlp', 'Block', 'reattention_flags', 'DeepViT',
-           'list_models', 'create_model', 'CheckpointMismatchError', 'read_state_dict', 'load_checkpoint',
-           'recalibrate_batchnorm', 'resize_pos_embed', 'load_pretrained']
+__all__ = ['HUB_CARD', 'MODEL_CONFIGS', 'check_images', 'PatchEmbed', 'ConvStem', 'DropPath', 'Mlp', 'Block', 'reattention_flags',
+           'DeepViT', 'take_indices', 'list_models', 'create_model', 'CheckpointMismatchError', 'read_state_dict',
+           'load_checkpoint', 'checkpoint_overrides', 'recalibrate_batchnorm', 'resize_pos_embed', 'load_pretrained']
 
 # %% ../nbs/02_models.ipynb #d36dd622
 def check_images(x, in_chans:int, img_size:int):
@@ -131,8 +134,13 @@ def reattention_flags(re_attention, # True, False, an int k (last k blocks) or a
         raise ValueError(f"re_attention has {len(flags)} flags but depth is {depth}")
     return [bool(f) for f in flags]
 
+# %% ../nbs/02_models.ipynb #9d0dce46
+HUB_CARD = dict(library_name='deepvit_nb', license='apache-2.0', pipeline_tag='image-classification',
+                repo_url='https://github.com/deepvit-nb/deepvit_nb', docs_url='https://deepvit-nb.github.io/deepvit_nb',
+                paper_url='https://arxiv.org/abs/2103.11886', tags=['vision-transformer', 'deepvit', 're-attention'])
+
 # %% ../nbs/02_models.ipynb #2a43d374
-class DeepViT(nn.Module):
+class DeepViT(nn.Module, PyTorchModelHubMixin, **HUB_CARD):
     "DeepViT (and plain ViT with `re_attention=False`), with the official code's state-dict names."
     def __init__(self,
                  img_size:int=224, patch_size:int=16, in_chans:int=3,
@@ -165,6 +173,7 @@ class DeepViT(nn.Module):
                   drop=drop_rate, attn_drop=attn_drop_rate, drop_path=dp, fold=fold, recompute=recompute, backend=backend)
             for flag, dp in zip(self.re_attention, drop_paths)])
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.feature_info = [dict(module=f'blocks.{i}', num_chs=embed_dim, reduction=patch_size) for i in range(depth)]
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
         self.init_weights()
 
@@ -225,6 +234,52 @@ def reset_classifier(self:DeepViT, num_classes:int):
     self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
     if num_classes > 0:
         nn.init.trunc_normal_(self.head.weight, std=.02); nn.init.zeros_(self.head.bias)
+
+# %% ../nbs/02_models.ipynb #4c5b61b2
+def take_indices(depth:int, indices=None):
+    "Block indices from timm's forms: None (all), an int n (the last n) or a list (negative counts from the end)."
+    if indices is None: return list(range(depth))
+    if isinstance(indices, int):
+        if not 0 < indices <= depth: raise ValueError(f"indices={indices}: the last n blocks, so 1 <= n <= depth ({depth})")
+        return list(range(depth - indices, depth))
+    take = [i + depth if i < 0 else i for i in indices]
+    bad = [i for i, t in zip(indices, take) if not 0 <= t < depth]
+    if bad: raise ValueError(f"block indices {bad} out of range for a model of depth {depth}")
+    return sorted(set(take))
+
+# %% ../nbs/02_models.ipynb #fda5210c
+@patch
+def forward_intermediates(self:DeepViT, x, indices=None, # None: every block; n: the last n; or a list of block indices
+                          norm:bool=False, # apply the final LayerNorm to each
+                          output_fmt:str='NCHW', # 'NCHW' grids or 'NLC' token sequences
+                          intermediates_only:bool=False, return_prefix_tokens:bool=False, stop_early:bool=False):
+    "Patch tokens after the chosen blocks, timm's way; and the final tokens unless `intermediates_only`."
+    if output_fmt not in ('NCHW', 'NLC'): raise ValueError(f"output_fmt {output_fmt!r} is not 'NCHW' or 'NLC'")
+    take = take_indices(len(self.blocks), indices)
+    B = x.shape[0]
+    x = self.patch_embed(x)
+    x = self.pos_drop(torch.cat([self.cls_token.expand(B, -1, -1), x], dim=1) + self.pos_embed)
+    outs = []
+    for i, block in enumerate(self.blocks[:max(take) + 1] if stop_early or intermediates_only else self.blocks):
+        x = block(x)
+        if i not in take: continue
+        y = self.norm(x) if norm else x
+        cls, y = y[:, :1], y[:, 1:]
+        if output_fmt == 'NCHW':
+            side = math.isqrt(y.shape[1])
+            y = y.reshape(B, side, side, -1).permute(0, 3, 1, 2).contiguous()
+        outs.append((y, cls) if return_prefix_tokens else y)
+    return outs if intermediates_only else (self.norm(x), outs)
+
+@patch
+def prune_intermediate_layers(self:DeepViT, indices=1, prune_norm:bool=False, prune_head:bool=True):
+    "Drop the blocks after the last one `indices` names (and the norm, the head): timm's feature API."
+    take = take_indices(len(self.blocks), indices)
+    keep = max(take) + 1
+    self.blocks, self.re_attention, self.feature_info = self.blocks[:keep], self.re_attention[:keep], self.feature_info[:keep]
+    if prune_norm: self.norm = nn.Identity()
+    if prune_head: self.reset_classifier(0)
+    return take
 
 # %% ../nbs/02_models.ipynb #d41cec49
 _imagenet = dict(img_size=224, patch_size=16, num_classes=1000, embed_dim=384, num_heads=12,
@@ -298,8 +353,12 @@ def read_state_dict(checkpoint:str|Path|dict, # a file, a loaded training checkp
     "The model weights in a checkpoint, prefixes stripped: `(state_dict, source name)`."
     source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else 'checkpoint'
     if isinstance(checkpoint, (str, Path)):
-        if not Path(checkpoint).is_file(): raise FileNotFoundError(f"checkpoint file not found: {checkpoint}")
-        checkpoint = torch.load(checkpoint, map_location='cpu', weights_only=True)
+        path = Path(checkpoint)
+        if path.suffix == '.safetensors' and use_ema:     # training writes EMA weights to their own file
+            path, use_ema = path.with_name(path.stem + '_ema.safetensors'), False
+        if not path.is_file(): raise FileNotFoundError(f"checkpoint file not found: {path}")
+        try: checkpoint = load_file(str(path)) if path.suffix == '.safetensors' else torch.load(path, map_location='cpu', weights_only=True)
+        except Exception as e: raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
     return _strip_prefixes(_select_state_dict(checkpoint, use_ema, source)), source
 
 def load_checkpoint(model:nn.Module,
@@ -320,6 +379,46 @@ def load_checkpoint(model:nn.Module,
         raise CheckpointMismatchError('\n'.join(lines))
     model.load_state_dict(sd, strict=True)
     return model
+
+# %% ../nbs/02_models.ipynb #1a853dd3
+def checkpoint_overrides(sd:dict, # a state dict (see read_state_dict)
+                         name:str, # the configuration it was trained from
+                         **given): # overrides known already (e.g. patch_size), kept as they are
+    "The `create_model` overrides that make `name` fit `sd`: classes, image size, channels, width, depth."
+    if name not in MODEL_CONFIGS: raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+    c, out = {**MODEL_CONFIGS[name], **given}, {}
+    out['num_classes'] = sd['head.weight'].shape[0] if 'head.weight' in sd else 0
+    if 'cls_token' in sd: out['embed_dim'] = sd['cls_token'].shape[-1]
+    blocks = {int(k.split('.')[1]) for k in sd if k.startswith('blocks.')}
+    if blocks: out['depth'] = max(blocks) + 1
+    if 'pos_embed' in sd: out['img_size'] = math.isqrt(sd['pos_embed'].shape[1] - 1) * c['patch_size']
+    first = sd.get('patch_embed.conv1.weight', sd.get('patch_embed.proj.weight'))
+    if first is not None: out['in_chans'] = first.shape[1]
+    return {**{k: v for k, v in out.items() if v != c.get(k, 3 if k == 'in_chans' else None)}, **given}
+
+# %% ../nbs/02_models.ipynb #0cdb34c0
+@patch(cls_method=True)
+def _from_pretrained(cls:DeepViT, *, model_id:str, revision=None, cache_dir=None, force_download:bool=False,
+                     local_files_only:bool=False, token=None, map_location:str='cpu', strict:bool=True, **model_kwargs):
+    "Build from `config.json`'s arguments, then load `model.safetensors` (strictly unless `strict=False`)."
+    for k in ('proxies', 'resume_download'): model_kwargs.pop(k, None)   # older huggingface_hub passes these
+    folder = Path(model_id)
+    if folder.is_dir():
+        if not (folder / 'config.json').is_file():
+            raise FileNotFoundError(f"{folder} has no config.json: not a model folder written by save_pretrained")
+        file = folder / 'model.safetensors'
+        if not file.is_file(): raise FileNotFoundError(f"{folder} has no model.safetensors")
+    else:
+        file = Path(hf_hub_download(repo_id=model_id, filename='model.safetensors', revision=revision, cache_dir=cache_dir,
+                                    force_download=force_download, local_files_only=local_files_only, token=token))
+    model = cls(**model_kwargs)
+    try: sd = load_file(str(file), device=str(map_location))
+    except SafetensorError as e: raise ValueError(f"{file}: not a readable safetensors file ({e})") from None
+    if not strict: model.load_state_dict(sd, strict=False)
+    else:
+        try: load_checkpoint(model, sd)
+        except CheckpointMismatchError as e: raise CheckpointMismatchError(f"{file}: {e}") from None
+    return model.eval()
 
 # %% ../nbs/02_models.ipynb #6519339a
 @torch.no_grad()

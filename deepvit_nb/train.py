@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import yaml
+from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -20,16 +21,17 @@ from accelerate.utils import set_seed
 from .models import MODEL_CONFIGS, create_model, load_checkpoint, load_pretrained, recalibrate_batchnorm
 from .data import (EpochSampler, AugmentedDataset, CheckedImageFolder, fashion_mnist, derive_seed,
                              imagenet_train_transform, eval_transform, small_train_transform,
-                             small_eval_transform, mix_batch, smooth_one_hot, sample_indices, sample_subset)
+                             small_eval_transform, mix_batch, smooth_one_hot, sample_indices, sample_subset,
+                             unreadable_images)
 
 # %% auto #0
 __all__ = ['SAFE_ON_RESUME', 'METRIC_FIELDS', 'CRASH_AT_STEP', 'RUN_RECORDS', 'RunSettings', 'TrainConfig', 'make_config',
            'config_values', 'load_config', 'saved_settings', 'resume_changes', 'lr_at', 'soft_cross_entropy',
            'attention_similarity_penalty', 'param_groups', 'ModelEma', 'evaluate', 'build_data', 'TrainState',
            'save_checkpoint', 'find_resume_checkpoint', 'StopRequested', 'NonFiniteLossError', 'append_metrics',
-           'plot_curves', 'TrainingStopped', 'crash_hook', 'checksum', 'Run', 'setup_run', 'train_step', 'train_epoch',
-           'calibrated_eval', 'end_of_epoch', 'start_logging', 'finish_run', 'evaluate_only', 'evaluate_finished',
-           'train', 'main']
+           'plot_curves', 'TrainingStopped', 'crash_hook', 'checksum', 'Run', 'image_counts', 'setup_run', 'train_step',
+           'train_epoch', 'calibrated_eval', 'end_of_epoch', 'start_logging', 'finish_run', 'evaluate_only',
+           'evaluate_finished', 'train', 'main']
 
 # %% ../nbs/05_train.ipynb #c43ac78b
 @dataclass
@@ -352,7 +354,8 @@ def crash_hook(step:int):
     "Raise as a crash would, after the step named by the environment variable `DEEPVIT_CRASH_AT_STEP`."
     if os.environ.get(CRASH_AT_STEP) == str(step): raise RuntimeError(f"{CRASH_AT_STEP}={step}: simulated crash")
 
-RUN_RECORDS = ('checkpoints', 'config.yaml', 'metrics.csv', 'best_model.pth', 'final_model.pth', 'summary.json')
+RUN_RECORDS = ('checkpoints', 'config.yaml', 'metrics.csv', 'best_model.pth', 'final_model.pth', 'best_model.safetensors',
+               'final_model.safetensors', 'summary.json')
 
 def _run_dir_guard(run_dir:Path, resuming:bool):
     "A new run never writes into a folder that holds records of an earlier one: it is refused, naming them."
@@ -373,10 +376,23 @@ def _finish(accelerator):
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
+# %% ../nbs/05_train.ipynb #b15a3917
+def _replace(path:Path, write):
+    "Call `write(tmp)` and rename tmp to `path`: readers see the old file or the new one, never half of one."
+    tmp = path.with_name(path.name + '.tmp')
+    write(tmp); os.replace(tmp, path)
+
 def _save_model_file(path:Path, model, ema, epoch:int, arch:str, metrics:dict):
+    "`path` (.pth: weights, EMA, epoch, metrics) and the same weights as `.safetensors` (EMA: `*_ema.safetensors`)."
     ckpt = {'state_dict': model.state_dict(), 'epoch': epoch, 'arch': arch, 'metrics': metrics}
     if ema is not None: ckpt['state_dict_ema'] = ema.state_dict()
-    torch.save(ckpt, path)
+    _replace(path, lambda tmp: torch.save(ckpt, tmp))
+    meta = {'arch': arch, 'epoch': str(epoch), 'metrics': json.dumps(metrics),
+            'config': json.dumps(getattr(model, '_hub_mixin_config', None) or {})}
+    for key, name in (('state_dict', path.stem), ('state_dict_ema', path.stem + '_ema')):
+        if key in ckpt:
+            tensors = {k: v.detach().contiguous() for k, v in ckpt[key].items()}
+            _replace(path.with_name(name + '.safetensors'), lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 # %% ../nbs/05_train.ipynb #061a70a2
 @dataclass
@@ -393,7 +409,7 @@ class Run:
     state: TrainState
     loaders: dict                    # 'train', 'eval' and 'calib' (None without BatchNorm recalibration)
     num_classes: int
-    images: dict                     # number of 'train' and 'eval' images
+    images: dict                     # number of 'train' and 'eval' images (see image_counts)
     resumed_from: Path|None
     tensorboard: bool
     started: float
@@ -418,6 +434,14 @@ def _model_and_data(cfg:TrainConfig):
     if cfg.pretrained:   # evaluation loads exactly the weights named; fine-tuning may resize and re-initialise the head
         (load_checkpoint if cfg.eval_only else load_pretrained)(model, cfg.pretrained)
     return model, (train_ds, eval_ds, calib_ds), num_classes
+
+# %% ../nbs/05_train.ipynb #34df48c8
+def image_counts(datasets):
+    "Number of 'train' and 'eval' images, and the unreadable files `skip_bad_images` left out of each."
+    counts = dict(train=len(datasets[0]), eval=len(datasets[1]))
+    for split, ds in zip(('train', 'eval'), datasets):
+        if (bad := unreadable_images(ds)['skipped']): counts[f'skipped_{split}'] = bad
+    return counts
 
 # %% ../nbs/05_train.ipynb #c0519bf3
 def _loaders(cfg:TrainConfig, train_ds, eval_ds, calib_ds):
@@ -467,7 +491,7 @@ def setup_run(cfg:TrainConfig, resume:str=''):
     elif resume == 'auto': accelerator.print(f"--resume auto: no checkpoint in {run_dir}, starting fresh")
     return Run(cfg, accelerator, run_dir, model, accelerator.unwrap_model(model), optimizer, scheduler, ema, state,
                dict(train=train_dl, eval=eval_dl, calib=calib_dl), num_classes,
-               dict(train=len(datasets[0]), eval=len(datasets[1])), ckpt, tensorboard, started, changes)
+               image_counts(datasets), ckpt, tensorboard, started, changes)
 
 # %% ../nbs/05_train.ipynb #803fcf09
 def train_step(run:Run, x, y, stop:StopRequested):
@@ -573,6 +597,10 @@ def start_logging(run:Run):
     if run.tensorboard: acc.init_trackers(cfg.name, config=asdict(cfg))
     acc.print(f"{cfg.model} on {cfg.dataset}: {run.images['train']} training images, {run.images['eval']} for "
               f"evaluation, {acc.num_processes} process(es), {run.steps_per_epoch} steps/epoch, {run.total_epochs} epochs")
+    for split in ('train', 'eval'):
+        if bad := run.images.get(f'skipped_{split}'):
+            acc.print(f"skip_bad_images: left out {len(bad)} unreadable {split} image(s), not counted above: "
+                      f"{', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} (all in summary.json)")
 
 # %% ../nbs/05_train.ipynb #e43d493e
 def finish_run(run:Run, metrics:dict, ema_metrics:dict):
@@ -585,6 +613,10 @@ def finish_run(run:Run, metrics:dict, ema_metrics:dict):
                'ranks_identical': bool((sums == sums[0]).all()),
                'parameters': sum(p.numel() for p in run.unwrapped.parameters()),
                'seconds': round(time.time() - run.started, 1), 'run_dir': str(run.run_dir)}
+    if cfg.skip_bad_images:
+        summary['unreadable_images'] = {'skipped_train': run.images.get('skipped_train', []),
+                                        'skipped_eval': run.images.get('skipped_eval', []),
+                                        'failed_while_reading': unreadable_images(run.loaders['train'].dataset)['failed']}
     if acc.is_main_process:
         _save_model_file(run.run_dir / 'final_model.pth', run.unwrapped, run.ema, state.epoch, cfg.model, metrics)
         (run.run_dir / 'summary.json').write_text(json.dumps(summary, indent=2))

@@ -56,3 +56,15 @@ def test_bad_counts_are_named(image_folder, tmp_path):
     for flag in ('--images', '--batch-size'):
         r = run(['--model', 'vit_tiny_32', '--data', str(image_folder), flag, '0'], tmp_path)
         assert r.returncode == 2 and f'{flag} must be at least 1, got 0' in r.stderr, r.stderr
+
+
+def test_a_model_fine_tuned_at_another_size(image_folder, tmp_path):
+    "A deepvit_tiny_32 fine-tuned at 48 px (position embedding of a 12x12 grid) is measured at 48 px."
+    torch.manual_seed(4)
+    torch.save(create_model('deepvit_tiny_32', img_size=48, num_classes=3).state_dict(), tmp_path / 'at48.pth')
+    r = run(['--model', 'deepvit_tiny_32', '--checkpoint', str(tmp_path / 'at48.pth'), '--data', str(image_folder),
+             '--images', '6', '--out', str(tmp_path / 'out')], tmp_path)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / 'out' / 'collapse.json').read_text())
+    assert report['img_size'] == 48 and report['trained']['images'] == 6
+    assert report['trained']['similarity_matrix'] != report['init']['similarity_matrix']

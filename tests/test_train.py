@@ -193,3 +193,35 @@ def test_extending_a_finished_run_is_recorded(image_folder, tmp_path):
     assert len((tmp_path / 'extend' / 'metrics.csv').read_text().splitlines()) == 3     # header, epochs 1 and 2
     summary = json.loads((tmp_path / 'extend' / 'summary.json').read_text())
     assert summary['epochs'] == 2 and summary['steps'] == 16
+
+
+def test_unreadable_images_are_left_out_counted_and_named(image_folder, tmp_path):
+    data = tmp_path / 'data'
+    shutil.copytree(image_folder, data)
+    (data / 'train' / 'b' / '000003.png').write_bytes(b'not an image')       # 66 files, one of them broken,
+    (data / 'train' / 'c' / 'notes.png').write_text('not an image either')   # and one more: 67 files, 65 images
+    args = [f'data_dir={data}', 'dataset=imagefolder', 'model=deepvit_tiny_32', 'img_size=28', 'epochs=1',
+            'batch_size=8', 'eval_batch_size=8', 'bn_recalibration_batches=1', f'output_dir={tmp_path}', 'name=skip']
+    r = run_cli(args, cwd=tmp_path)
+    assert r.returncode != 0 and 'cannot read image' in r.stderr      # without the setting, the first bad file stops the run
+    r = run_cli(args + ['skip_bad_images=true', 'name=skip2'], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert '65 training images, 21 for evaluation' in r.stdout
+    assert 'left out 2 unreadable train image(s), not counted above' in r.stdout and '000003.png' in r.stdout
+    summary = json.loads((tmp_path / 'skip2' / 'summary.json').read_text())
+    assert [Path(p).name for p in summary['unreadable_images']['skipped_train']] == ['000003.png', 'notes.png']
+    assert summary['unreadable_images']['skipped_eval'] == [] and summary['unreadable_images']['failed_while_reading'] == 0
+
+
+def test_best_and_final_weights_also_in_safetensors(uninterrupted):
+    from safetensors.torch import load_file, safe_open
+    for name in ('best_model', 'final_model'):
+        ckpt = torch.load(uninterrupted / f'{name}.pth', weights_only=True)
+        for key, file in (('state_dict', f'{name}.safetensors'), ('state_dict_ema', f'{name}_ema.safetensors')):
+            tensors = load_file(uninterrupted / file)
+            assert tensors.keys() == ckpt[key].keys()
+            assert all(torch.equal(tensors[k], v) for k, v in ckpt[key].items()), f'{file} differs from {name}.pth'
+        with safe_open(uninterrupted / f'{name}.safetensors', 'pt') as f:
+            meta = f.metadata()
+        assert meta['arch'] == 'deepvit_tiny_32' and json.loads(meta['config'])['img_size'] == 28
+    assert not list(uninterrupted.glob('*.tmp'))
