@@ -46,7 +46,7 @@ class RunSettings:
     embed_dim: int = 0                      # 0: the model's own
     pretrained: str = ''                    # checkpoint to start from (fine-tuning)
     # optimisation
-    epochs: int = 5                         # cosine epochs (cooldown comes on top)
+    epochs: int = 3                         # cosine epochs (cooldown comes on top)
     batch_size: int = 128                   # per process
     lr: float = 1e-3
     lr_base_batch: int = 0                  # >0: `lr` is per this global batch (DeiT: 512)
