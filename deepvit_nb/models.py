@@ -420,6 +420,18 @@ def _from_pretrained(cls:DeepViT, *, model_id:str, revision=None, cache_dir=None
         except CheckpointMismatchError as e: raise CheckpointMismatchError(f"{file}: {e}") from None
     return model.eval()
 
+# %% ../nbs/02_models.ipynb #7930bd0a
+@patch(cls_method=True)
+def from_pretrained(cls:DeepViT, pretrained_model_name_or_path, # a folder written by save_pretrained, or a Hub repo id
+                    **kwargs):
+    "A model from a Hub-style folder (`config.json` + `model.safetensors`); paths that do not exist are named."
+    name = str(pretrained_model_name_or_path)
+    path = Path(name).expanduser()
+    if path.is_file(): raise NotADirectoryError(f"{path} is a file: give the folder that holds config.json and model.safetensors")
+    looks_local = name.startswith(('.', '/', '~')) or name.count('/') != 1 or isinstance(pretrained_model_name_or_path, Path)
+    if not path.is_dir() and looks_local: raise FileNotFoundError(f"model folder not found: {path}")
+    return PyTorchModelHubMixin.from_pretrained.__func__(cls, str(path) if path.is_dir() else name, **kwargs)
+
 # %% ../nbs/02_models.ipynb #6519339a
 @torch.no_grad()
 def recalibrate_batchnorm(model:nn.Module, batches):
