@@ -55,8 +55,12 @@ def timm_entrypoint(name:str):
     "The model function timm calls for `name`: timm's builder with our class, configuration and checkpoint filter."
     def entry(pretrained:bool=False, **kwargs):
         from timm.models import build_model_with_cfg
-        return build_model_with_cfg(DeepViT, name, pretrained, pretrained_filter_fn=_timm_filter,
-                                    feature_cfg=dict(out_indices=3, feature_cls='getter'), **{**MODEL_CONFIGS[name], **kwargs})
+        try: return build_model_with_cfg(DeepViT, name, pretrained, pretrained_filter_fn=_timm_filter,
+                                          feature_cfg=dict(out_indices=3, feature_cls='getter'), **{**MODEL_CONFIGS[name], **kwargs})
+        except RuntimeError as e:
+            if not (pretrained and 'No pretrained weights' in str(e)): raise
+            raise RuntimeError(f"{name}: nothing is downloaded; get the weights ({timm_pretrained_cfg(name)['origin_url']}) "
+                               f"and pass pretrained_cfg_overlay=dict(file=PATH)") from None
     entry.__name__ = entry.__qualname__ = name
     entry.__module__, entry.__doc__ = 'deepvit_nb.interop', f"DeepViT configuration {name!r} (deepvit_nb)."
     return entry
