@@ -252,11 +252,10 @@ def _timm_model(name:str, sd:dict|None):
     attention_blocks(model)   # a timm model that is not a ViT is refused here
     return model
 
-def load_any_model(name:str, checkpoint:str|None=None,
+def load_any_model(name:str, checkpoint:str|Path|dict|None=None, # a file or a state dict already read
                    load_weights:bool=True): # False: only the shape of `checkpoint`'s model (its initialisation)
     "One of our models, or a timm ViT, built to fit `checkpoint` (classes, image size, ...); its weights loaded strictly."
-    if checkpoint and not Path(checkpoint).is_file(): raise FileNotFoundError(f"checkpoint file not found: {checkpoint}")
-    sd = read_state_dict(checkpoint)[0] if checkpoint else None
+    sd = None if checkpoint is None else read_state_dict(checkpoint)[0]
     if name in list_models(): model = create_model(name, **(checkpoint_overrides(sd, name) if sd else {}))
     else: model = _timm_model(name, sd)
     if sd is not None and load_weights: load_checkpoint(model, sd)
@@ -290,9 +289,10 @@ def main(argv=None):
     if args.batch_size < 1: p.error(f"--batch-size must be at least 1, got {args.batch_size}")
     try:
         torch.manual_seed(1)                          # without --checkpoint the measured weights are random: seeded
-        model = load_any_model(args.model, args.checkpoint)
+        sd = read_state_dict(args.checkpoint)[0] if args.checkpoint else None    # read once, used twice
+        model = load_any_model(args.model, sd)
         torch.manual_seed(0)
-        init = load_any_model(args.model, args.checkpoint, load_weights=False)   # the same shape, initialised
+        init = load_any_model(args.model, sd, load_weights=False)                # the same shape, initialised
         size, chans = _input_spec(model)
         ds = evaluation_images(args.data, size, chans, args.images)
     except (ValueError, KeyError, TypeError, OSError) as e:

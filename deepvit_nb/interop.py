@@ -4,12 +4,12 @@
 
 # %% ../nbs/09_interop.ipynb #32acf8e7
 from __future__ import annotations
-import argparse, json, sys, time, warnings
+import argparse, inspect, sys, warnings
 from pathlib import Path
 import torch
 import yaml
-from .models import (DeepViT, MODEL_CONFIGS, CheckpointMismatchError, checkpoint_overrides, create_model,
-                               list_models, load_checkpoint, read_state_dict, resize_pos_embed)
+from .models import (DeepViT, MODEL_CONFIGS, checkpoint_overrides, create_model, list_models,
+                               load_checkpoint, read_state_dict, resize_pos_embed)
 
 # %% auto #0
 __all__ = ['OFFICIAL_WEIGHTS', 'timm_pretrained_cfg', 'timm_entrypoint', 'register_timm_models', 'convert_parser',
@@ -99,7 +99,7 @@ def convert_parser():
 # %% ../nbs/09_interop.ipynb #ef9d10a5
 def _settings(items:list):
     "`key=value` strings → {key: YAML value}, refusing unknown DeepViT arguments by name."
-    known = set(DeepViT.__init__.__code__.co_varnames[1:DeepViT.__init__.__code__.co_argcount])
+    known = set(inspect.signature(DeepViT.__init__).parameters) - {'self'}
     out = {}
     for item in items:
         key, sep, raw = item.partition('=')
@@ -117,8 +117,7 @@ def convert_checkpoint(checkpoint, out, model:str, ema:bool=False, settings:dict
                               f"choose a new folder, or pass --overwrite")
     sd, source = read_state_dict(checkpoint, use_ema=ema)
     net = create_model(model, **checkpoint_overrides(sd, model, **(settings or {})))
-    try: load_checkpoint(net, sd)
-    except CheckpointMismatchError as e: raise CheckpointMismatchError(f"{source}: {e}") from None
+    load_checkpoint(net, sd, source=source)
     net.eval().save_pretrained(out)
     return net
 
@@ -136,6 +135,10 @@ def convert_main(argv=None):
     return 0
 
 # %% ../nbs/09_interop.ipynb #8e5482ce
+def _free_batch():
+    "The exporters' `dynamic_shapes`: the images' batch axis may be any size."
+    return {'x': {0: torch.export.Dim('batch', min=1, max=4096)}}
+
 def example_images(model:DeepViT, batch:int=2, seed:int=0):
     "A batch of random images of the size and channels `model` takes."
     g = torch.Generator().manual_seed(seed)
@@ -145,10 +148,9 @@ def export_onnx(model:DeepViT, path, batch:int=2):
     "Export `model` in eval mode to ONNX (dynamo exporter), input 'images' with a free batch axis, output 'logits'."
     _need('onnxscript', 'onnx')
     model = model.eval()
-    dims = {'x': {0: torch.export.Dim('batch', min=1, max=4096)}}
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        program = torch.onnx.export(model, (example_images(model, batch),), dynamo=True, dynamic_shapes=dims,
+        program = torch.onnx.export(model, (example_images(model, batch),), dynamo=True, dynamic_shapes=_free_batch(),
                                     input_names=['images'], output_names=['logits'], verbose=False)
     program.save(str(path))
     return Path(path)
@@ -162,5 +164,4 @@ def onnx_max_error(path, model:DeepViT, x:torch.Tensor):
 # %% ../nbs/09_interop.ipynb #e5c5d33b
 def export_program(model:DeepViT, batch:int=2):
     "`torch.export.export` of `model` in eval mode, with a free batch axis."
-    dims = {'x': {0: torch.export.Dim('batch', min=1, max=4096)}}
-    return torch.export.export(model.eval(), (example_images(model, batch),), dynamic_shapes=dims)
+    return torch.export.export(model.eval(), (example_images(model, batch),), dynamic_shapes=_free_batch())

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_models.ipynb #4ab9dd23
 from __future__ import annotations
-import math
+import inspect, math
 from pathlib import Path
 import torch
 import torch.nn as nn
@@ -192,11 +192,15 @@ def init_weights(self:DeepViT):
 
 # %% ../nbs/02_models.ipynb #1acbb612
 @patch
+def embed(self:DeepViT, x):
+    "Images (B, C, H, W) → tokens (B, 1+N, C): patches, the class token in front, position embedding added."
+    x = self.patch_embed(x)
+    return self.pos_drop(torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed)
+
+@patch
 def forward_features(self:DeepViT, x, return_attention:bool=False):
     "Images (B, C, H, W) → normalised tokens (B, 1+N, C) [, list of per-block maps]."
-    x = self.patch_embed(x)
-    x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-    x = self.pos_drop(x + self.pos_embed)
+    x = self.embed(x)
     maps = []
     for block in self.blocks:
         if return_attention:
@@ -256,9 +260,7 @@ def forward_intermediates(self:DeepViT, x, indices=None, # None: every block; n:
     "Patch tokens after the chosen blocks, timm's way; and the final tokens unless `intermediates_only`."
     if output_fmt not in ('NCHW', 'NLC'): raise ValueError(f"output_fmt {output_fmt!r} is not 'NCHW' or 'NLC'")
     take = take_indices(len(self.blocks), indices)
-    B = x.shape[0]
-    x = self.patch_embed(x)
-    x = self.pos_drop(torch.cat([self.cls_token.expand(B, -1, -1), x], dim=1) + self.pos_embed)
+    B, x = x.shape[0], self.embed(x)
     outs = []
     for i, block in enumerate(self.blocks[:max(take) + 1] if stop_early or intermediates_only else self.blocks):
         x = block(x)
@@ -349,9 +351,10 @@ def _strip_prefixes(sd:dict):
 
 # %% ../nbs/02_models.ipynb #b780e964
 def read_state_dict(checkpoint:str|Path|dict, # a file, a loaded training checkpoint, or a state dict
-                    use_ema:bool=False): # state_dict_ema instead of state_dict
+                    use_ema:bool=False, # state_dict_ema instead of state_dict
+                    source:str|None=None): # what a dict came from, for error messages (a file names itself)
     "The model weights in a checkpoint, prefixes stripped: `(state_dict, source name)`."
-    source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else 'checkpoint'
+    source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else source or 'checkpoint'
     if isinstance(checkpoint, (str, Path)):
         path = Path(checkpoint)
         if path.suffix == '.safetensors' and use_ema:     # training writes EMA weights to their own file
@@ -363,9 +366,10 @@ def read_state_dict(checkpoint:str|Path|dict, # a file, a loaded training checkp
 
 def load_checkpoint(model:nn.Module,
                     checkpoint:str|Path|dict, # a file, a loaded training checkpoint, or a state dict
-                    use_ema:bool=False): # load state_dict_ema instead of state_dict
+                    use_ema:bool=False, # load state_dict_ema instead of state_dict
+                    source:str|None=None): # what a dict came from, named in the error
     "Load weights strictly, with an error that lists every missing, unexpected and misshapen key."
-    sd, source = read_state_dict(checkpoint, use_ema)
+    sd, source = read_state_dict(checkpoint, use_ema, source)
     own = model.state_dict()
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
@@ -386,7 +390,8 @@ def checkpoint_overrides(sd:dict, # a state dict (see read_state_dict)
                          **given): # overrides known already (e.g. patch_size), kept as they are
     "The `create_model` overrides that make `name` fit `sd`: classes, image size, channels, width, depth."
     if name not in MODEL_CONFIGS: raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
-    c, out = {**MODEL_CONFIGS[name], **given}, {}
+    defaults = {k: p.default for k, p in inspect.signature(DeepViT.__init__).parameters.items() if k != 'self'}
+    c, out = {**defaults, **MODEL_CONFIGS[name], **given}, {}
     out['num_classes'] = sd['head.weight'].shape[0] if 'head.weight' in sd else 0
     if 'cls_token' in sd: out['embed_dim'] = sd['cls_token'].shape[-1]
     blocks = {int(k.split('.')[1]) for k in sd if k.startswith('blocks.')}
@@ -394,7 +399,7 @@ def checkpoint_overrides(sd:dict, # a state dict (see read_state_dict)
     if 'pos_embed' in sd: out['img_size'] = math.isqrt(sd['pos_embed'].shape[1] - 1) * c['patch_size']
     first = sd.get('patch_embed.conv1.weight', sd.get('patch_embed.proj.weight'))
     if first is not None: out['in_chans'] = first.shape[1]
-    return {**{k: v for k, v in out.items() if v != c.get(k, 3 if k == 'in_chans' else None)}, **given}
+    return {**{k: v for k, v in out.items() if v != c[k]}, **given}
 
 # %% ../nbs/02_models.ipynb #0cdb34c0
 @patch(cls_method=True)
@@ -414,10 +419,8 @@ def _from_pretrained(cls:DeepViT, *, model_id:str, revision=None, cache_dir=None
     model = cls(**model_kwargs)
     try: sd = load_file(str(file), device=str(map_location))
     except SafetensorError as e: raise ValueError(f"{file}: not a readable safetensors file ({e})") from None
-    if not strict: model.load_state_dict(sd, strict=False)
-    else:
-        try: load_checkpoint(model, sd)
-        except CheckpointMismatchError as e: raise CheckpointMismatchError(f"{file}: {e}") from None
+    if strict: load_checkpoint(model, sd, source=str(file))
+    else: model.load_state_dict(sd, strict=False)
     return model.eval()
 
 # %% ../nbs/02_models.ipynb #7930bd0a
@@ -457,11 +460,10 @@ def resize_pos_embed(pos:torch.Tensor, num_patches:int):
 
 def load_pretrained(model:nn.Module, path:str|Path):
     "Load a checkpoint for fine-tuning: resize `pos_embed`, re-initialise a head of another size."
-    sd, _ = read_state_dict(path)
+    sd, source = read_state_dict(path)
     own = model.state_dict()
     if 'pos_embed' in sd and sd['pos_embed'].shape != own['pos_embed'].shape:
         sd['pos_embed'] = resize_pos_embed(sd['pos_embed'], own['pos_embed'].shape[1] - 1)
     for k in ('head.weight', 'head.bias'):
         if k in sd and k in own and sd[k].shape != own[k].shape: sd[k] = own[k]
-    try: return load_checkpoint(model, sd)
-    except CheckpointMismatchError as e: raise CheckpointMismatchError(f"{path}: {e}") from None
+    return load_checkpoint(model, sd, source=source)
