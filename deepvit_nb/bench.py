@@ -4,19 +4,22 @@
 
 # %% ../nbs/06_performance.ipynb #1de4f998
 from __future__ import annotations
-import argparse, copy, importlib.util, json, os, resource, subprocess, sys, time
+import argparse, copy, functools, importlib.util, json, os, resource, subprocess, sys, time
 from pathlib import Path
 import torch
 import torch.nn as nn
 from .attention import ReAttention
+from .cores import norm_affine
 from .models import MODEL_CONFIGS, create_model
 
 # %% auto #0
-__all__ = ['SIZES', 'IMPLS', 'CPU_IMPLS', 'build', 'measure', 'run_suite', 'format_table', 'check_fused', 'main']
+__all__ = ['SIZES', 'IMPLS', 'CPU_IMPLS', 'build', 'measure', 'run_suite', 'format_table', 'check_fused', 'main', 'core_times',
+           'format_core_times']
 
 # %% ../nbs/06_performance.ipynb #81eb812d
 SIZES = {  # name: (our config, overrides, batch for inference, batch for training, image size)
     'deepvit_16b': ('deepvit_16b', {}, 16, 16, 224),
+    'deepvit_16b_384': ('deepvit_16b', {'img_size': 384}, 4, 4, 384),   # T = 577, as DeepViT-L's best result
     'deepvit_s': ('deepvit_s', {}, 16, 16, 224),
     'tiny_32': ('deepvit_tiny_32', {}, 64, 64, 32),
 }
@@ -49,12 +52,9 @@ def build(impl:str, size:str):
 def _rss_mb():
     with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 
-def measure(impl:str, size:str, device:str='cpu', reps:int=3, dtype:str='float32', tiles:dict|None=None):
+def measure(impl:str, size:str, device:str='cpu', reps:int=3, dtype:str='float32'):
     "Inference and training throughput and training peak memory of one implementation (run in a fresh process)."
     torch.manual_seed(0)
-    if tiles and impl == 'ours':
-        from deepvit_nb.fused import set_tiles
-        set_tiles(tiles)
     name, _, b_inf, b_train, img = SIZES[size]
     if device == 'cuda': b_inf, b_train = 256, 128
     chans = MODEL_CONFIGS[name].get('in_chans', 3)
@@ -87,14 +87,14 @@ def measure(impl:str, size:str, device:str='cpu', reps:int=3, dtype:str='float32
 
 # %% ../nbs/06_performance.ipynb #eeed1661
 def run_suite(sizes=('deepvit_16b', 'deepvit_s', 'tiny_32'), impls=CPU_IMPLS, device:str='cpu', reps:int=3,
-              dtype:str='float32', progress=print, tiles:dict|None=None):
+              dtype:str='float32', progress=print):
     "Measure every (size, implementation) pair, each in a fresh process; skips implementations not installed."
     rows = []
     for size in sizes:
         for impl in impls:
             if impl == 'vit-pytorch' and not _has('vit_pytorch'): continue
             if impl.startswith('timm') and not _has('timm'): continue
-            spec = json.dumps({'impl': impl, 'size': size, 'device': device, 'reps': reps, 'dtype': dtype, 'tiles': tiles})
+            spec = json.dumps({'impl': impl, 'size': size, 'device': device, 'reps': reps, 'dtype': dtype})
             out = subprocess.run([sys.executable, '-m', 'deepvit_nb.bench', '--worker', spec],
                                  capture_output=True, text=True)
             if out.returncode: raise RuntimeError(f"{impl} at {size} failed:\n{out.stderr[-2000:]}")
@@ -152,31 +152,25 @@ def main(argv=None):
     "`python -m deepvit_nb.bench`: print the benchmark table."
     p = argparse.ArgumentParser(prog='python -m deepvit_nb.bench', description='DeepViT benchmark suite')
     p.add_argument('--sizes', nargs='+', choices=list(SIZES),
-                   help='default: deepvit_16b deepvit_s tiny_32 on CPU, deepvit_16b on GPU')
+                   help='default: deepvit_16b deepvit_s tiny_32 on CPU, deepvit_16b deepvit_16b_384 on GPU')
     p.add_argument('--impls', nargs='+', choices=list(IMPLS), help='default: all that apply to the device')
     p.add_argument('--gpu', action='store_true', help='CUDA, bf16 autocast, batch 256/128; checks the fused kernels first')
     p.add_argument('--reps', type=int, help='timed repetitions (default 3 on CPU, 10 on GPU)')
     p.add_argument('--json', help='also write the rows here')
-    p.add_argument('--tiles', help="the fused kernels' tiles, a JSON file from scripts/tune_tiles.py --write")
     p.add_argument('--worker', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         print(json.dumps(measure(**json.loads(args.worker)))); return 0
     device, dtype = ('cuda', 'bf16') if args.gpu else ('cpu', 'float32')
     if args.gpu and not torch.cuda.is_available(): p.error('--gpu: no CUDA device on this machine')
-    sizes = args.sizes or (['deepvit_16b'] if args.gpu else ['deepvit_16b', 'deepvit_s', 'tiny_32'])
+    sizes = args.sizes or (['deepvit_16b', 'deepvit_16b_384'] if args.gpu else ['deepvit_16b', 'deepvit_s', 'tiny_32'])
     impls = args.impls or list(IMPLS if args.gpu else CPU_IMPLS)
-    tiles = None
-    if args.tiles:                                 # checked and set here for the GPU check, then sent to the workers
-        from deepvit_nb.fused import load_tiles
-        try: tiles = {name: dict(t) for name, t in load_tiles(args.tiles).items()}
-        except ValueError as e: p.error(str(e))
     start = time.time()
     print(f"device {device} ({torch.cuda.get_device_name() if args.gpu else f'{torch.get_num_threads()} CPU threads'}), "
           f"torch {torch.__version__}, {dtype}")
-    if tiles: print(f"fused kernels' tiles from {args.tiles}: {tiles}")
     if args.gpu and not _gpu_check(): return 1
-    rows = run_suite(sizes, impls, device, args.reps or (10 if args.gpu else 3), dtype, tiles=tiles)
+    if args.gpu: print(format_core_times(core_times()))
+    rows = run_suite(sizes, impls, device, args.reps or (10 if args.gpu else 3), dtype)
     print(format_table(rows))
     print(f"suite took {time.time() - start:.0f}s")
     if args.json: Path(args.json).write_text(json.dumps(rows, indent=1))
@@ -189,7 +183,7 @@ def _gpu_check():
     print("float32 rows with TF32 allowed (torch.set_float32_matmul_precision('high')), in every path")
     print('| dtype | mode | kernels | PyTorch backend | reference path |\n|---|---|---|---|---|')
     saved, rows = torch.get_float32_matmul_precision(), []
-    try:   # float32 kernels need TF32 on an H100: exact products do not fit `_bwd_dkdv` in shared memory (chapter 07)
+    try:   # float32 inputs reach the kernels only with TF32 allowed (`fits`, chapter 07)
         torch.set_float32_matmul_precision('high')
         rows += check_fused('cuda', dtypes=(torch.float32,))
     finally: torch.set_float32_matmul_precision(saved)
@@ -202,3 +196,33 @@ def _gpu_check():
 
 if __name__ == '__main__' and '__file__' in globals():
     sys.exit(main())
+
+# %% ../nbs/06_performance.ipynb #3f762031
+def core_times(batch:int=128, tokens=(197, 577), heads:int=12, head_dim:int=32, device:str='cuda'):
+    "One block's attention core in ms under bf16: PyTorch's SDPA (timm's) against the kernels, inference and forward + backward."
+    from triton.testing import do_bench
+    from deepvit_nb.fused import fused_attention, _TUNED
+    rows = []
+    for T in tokens:
+        torch.manual_seed(0)
+        attn = ReAttention(heads * head_dim, num_heads=heads, qkv_bias=True).to(device)
+        qkv = torch.randn(batch, T, 3, heads, head_dim, device=device, dtype=torch.bfloat16).permute(2, 0, 3, 1, 4)
+        q, k, v = (t.detach().requires_grad_() for t in qkv.unbind(0))       # strided, as from the projection
+        g = torch.randn(batch, heads, T, head_dim, device=device, dtype=torch.bfloat16)
+        affine = functools.partial(norm_affine, attn.var_norm, attn.reatten_matrix.bias, attn.reatten_scale)
+        ours = lambda train: fused_attention(q, k, v, attn.reatten_matrix.weight.flatten(1), attn.scale, affine, train)[0]
+        sdpa = lambda: nn.functional.scaled_dot_product_attention(q, k, v)
+        with torch.no_grad(): infer = do_bench(sdpa), do_bench(lambda: ours(False))
+        train = do_bench(lambda: sdpa().backward(g)), do_bench(lambda: ours(True).backward(g))
+        rows.append(dict(tokens=T, batch=batch, sdpa_infer_ms=infer[0], ours_infer_ms=infer[1], sdpa_train_ms=train[0],
+                         ours_train_ms=train[1], configs={n: str(t.best_config) for n, t in _TUNED.items()}))
+    return rows
+
+def format_core_times(rows:list):
+    "Markdown table of `core_times`, with the ratios (SDPA's time over ours: above 1 is faster than SDPA)."
+    lines = ['| tokens | batch | SDPA inference ms | ours | ratio | SDPA fwd+bwd ms | ours | ratio |', '|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        lines.append(f"| {r['tokens']} | {r['batch']} | {r['sdpa_infer_ms']:.3f} | {r['ours_infer_ms']:.3f} | "
+                     f"{r['sdpa_infer_ms'] / r['ours_infer_ms']:.2f} | {r['sdpa_train_ms']:.3f} | {r['ours_train_ms']:.3f} | "
+                     f"{r['sdpa_train_ms'] / r['ours_train_ms']:.2f} |")
+    return '\n'.join(lines + [f"autotuned at {r['tokens']} tokens: {r['configs']}" for r in rows])

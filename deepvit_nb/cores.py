@@ -38,7 +38,7 @@ def uses_batch_stats(norm:nn.Module):
 def norm_affine(norm:nn.Module, # the Norm: nn.BatchNorm2d(H) or nn.Identity
                 bias, scale:float, # Θ's bias (H,) and the scale s
                 theta, # Θ as (H_out, H_in)
-                cov, # (H, H) head covariance for batch statistics; None: running statistics
+                cov, # batch statistics: (H, H) head covariance, or (H,) variances of the mixed maps; None: running statistics
                 T:int): # tokens
     "(a, c, batch statistics or None) with Norm(Θᵀ A + b)·s = a_g (Θᵀ (A − 1/T))_g + c_g for every map."
     if isinstance(norm, nn.Identity): return theta.new_full(bias.shape, scale), (bias + theta.sum(1) / T) * scale, None
@@ -46,7 +46,8 @@ def norm_affine(norm:nn.Module, # the Norm: nn.BatchNorm2d(H) or nn.Identity
         theta, stats = theta.to(torch.promote_types(theta.dtype, torch.float32)), None
         if cov is not None:
             mean = theta.sum(1) / T + bias                               # softmax rows sum to one
-            var = ((theta @ cov.to(theta.dtype)) * theta).sum(1)                 # biased, as BatchNorm normalises
+            cov = cov.to(theta.dtype)                                    # biased variances, as BatchNorm normalises:
+            var = cov if cov.dim() == 1 else ((theta @ cov) * theta).sum(1)   # given, or from the (H, H) covariance
             stats = (mean.detach(), var.detach())
         else: mean, var = norm.running_mean, norm.running_var
         inv = torch.rsqrt(var + norm.eps)
