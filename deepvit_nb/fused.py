@@ -109,16 +109,22 @@ def _lse_fwd(q_ptr, k_ptr, lse_ptr, sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, T, D, sc
 
 # %% ../nbs/07_fused_reattention.ipynb #333e838b
 @kernel
+def _centred_map(q_ptr, k_ptr, lse_ptr, b, h, rows, cols, sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, T, D, scale,
+                 H: tl.constexpr, DP: tl.constexpr, PREC: tl.constexpr):
+    "Head h's centred map A_h − 1/T on one (rows, cols) tile, 0 outside the T×T map; and that mask."
+    q = _tile(q_ptr + b * sq_b + h * sq_h, sq_t, rows, T, D, DP)
+    k = _tile(k_ptr + b * sk_b + h * sk_h, sk_t, cols, T, D, DP)
+    lse = tl.load(lse_ptr + (b * H + h) * T + rows, mask=rows < T, other=0.)
+    p, inside = _probs(q, k, lse, rows, cols, T, scale, PREC)
+    return tl.where(inside, p - 1.0 / T, 0.), inside
+
+@kernel
 def _mixed_maps(q_ptr, k_ptr, lse_ptr, th_ptr, b, g0, rows, cols, sq_b, sq_h, sq_t, sk_b, sk_h, sk_t,
                 T, D, scale, H: tl.constexpr, HG: tl.constexpr, DP: tl.constexpr, PREC: tl.constexpr):
     "A'_g = Σ_h Θ[g,h](A_h − 1/T) on one tile for the HG heads g0, g0+1, …: each head's map is formed once, then mixed in."
     mixed = ()
     for h in tl.static_range(H):
-        q = _tile(q_ptr + b * sq_b + h * sq_h, sq_t, rows, T, D, DP)
-        k = _tile(k_ptr + b * sk_b + h * sk_h, sk_t, cols, T, D, DP)
-        lse = tl.load(lse_ptr + (b * H + h) * T + rows, mask=rows < T, other=0.)
-        p, inside = _probs(q, k, lse, rows, cols, T, scale, PREC)
-        pc = tl.where(inside, p - 1.0 / T, 0.)
+        pc, _ = _centred_map(q_ptr, k_ptr, lse_ptr, b, h, rows, cols, sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, T, D, scale, H, DP, PREC)
         new = ()
         for gi in tl.static_range(HG):
             w = tl.load(th_ptr + (g0 + gi) * H + h)
@@ -162,11 +168,8 @@ def _centred_maps(q_ptr, k_ptr, lse_ptr, b, rows, cols, sq_b, sq_h, sq_t, sk_b, 
     "Every head's centred map A_h − 1/T on one (rows, cols) tile as an H-tuple, 0 outside the T×T map; and that mask."
     pcs = ()
     for h in tl.static_range(H):
-        q = _tile(q_ptr + b * sq_b + h * sq_h, sq_t, rows, T, D, DP)
-        k = _tile(k_ptr + b * sk_b + h * sk_h, sk_t, cols, T, D, DP)
-        lse = tl.load(lse_ptr + (b * H + h) * T + rows, mask=rows < T, other=0.)
-        p, inside = _probs(q, k, lse, rows, cols, T, scale, PREC)
-        pcs = pcs + (tl.where(inside, p - 1.0 / T, 0.),)
+        pc, inside = _centred_map(q_ptr, k_ptr, lse_ptr, b, h, rows, cols, sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, T, D, scale, H, DP, PREC)
+        pcs = pcs + (pc,)
     return pcs, inside
 
 @kernel
@@ -277,7 +280,7 @@ def _fit_groups(configs, named_args, **kwargs):
     for c in configs:
         kw = dict(c.kwargs)
         if 'HG' in kw: kw['HG'] = head_group(kwargs['H'], kw['HG'])
-        key = (tuple(sorted(kw.items())), c.num_warps)
+        key = (tuple(sorted(kw.items())), c.num_warps, c.num_stages)
         if key not in seen: seen.add(key); out.append(triton.Config(kw, num_warps=c.num_warps, num_stages=c.num_stages))
     return out
 
