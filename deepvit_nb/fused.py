@@ -197,30 +197,26 @@ def _bwd_rows(q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, th_ptr, dvar_ptr, delta_ptr,
     "Pass B1, one query tile of one image: Δ_h[i] = Σ_j A_h[i,j] dA_h[i,j] for every head, and the tile's share of dΘ."
     b = tl.program_id(1)
     rows = tl.program_id(0) * BM + tl.arange(0, BM)
-    delta, dth = (), ()
+    slot = dth_ptr + (b * tl.num_programs(0) + tl.program_id(0)) * H * H      # this program's (H, H) share of dΘ
+    delta = ()
     for h in tl.static_range(H):
         delta = delta + (tl.zeros((BM,), tl.float32),)
-    for i in tl.static_range(H * H):
-        dth = dth + (tl.zeros((), tl.float32),)
     for start in range(0, T, BN):
         cols = start + tl.arange(0, BN)
         pcs, inside = _centred_maps(q_ptr, k_ptr, lse_ptr, b, rows, cols, sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, T, D, scale, H, DP, PREC)
-        e, new_t, new_d = (), (), ()
+        e, new_d = (), ()
         for g in tl.static_range(H):
             m, eg, do = _mixed_grad(pcs, g, do_ptr, v_ptr, dvar_ptr, th_ptr, b, rows, cols, sdo_b, sdo_h, sdo_t,
                                     sv_b, sv_h, sv_t, T, D, H, DP, PREC)
             e = e + (eg,)
-            for h in tl.static_range(H):
-                new_t = new_t + (dth[g * H + h] + tl.sum(eg * pcs[h]),)                     # dΘ[g,h] = Σ E_g (A_h − 1/T)
+            for h in tl.static_range(H):                  # dΘ[g,h] = Σ E_g (A_h − 1/T): 144 sums kept in memory, not registers
+                tl.atomic_add(slot + g * H + h, tl.sum(eg * pcs[h]))
         for h in tl.static_range(H):
             p = tl.where(inside, pcs[h] + 1.0 / T, 0.)
             new_d = new_d + (delta[h] + tl.sum(p * _mix(th_ptr, e, h, H, True), 1),)          # dA_h = Σ_g Θ[g,h] E_g
-        delta, dth = new_d, new_t
+        delta = new_d
     for h in tl.static_range(H):
         tl.store(delta_ptr + (b * H + h) * T + rows, delta[h], mask=rows < T)
-    slot = dth_ptr + (b * tl.num_programs(0) + tl.program_id(0)) * H * H
-    for i in tl.static_range(H * H):
-        tl.store(slot + i, dth[i])
 
 # %% ../nbs/07_fused_reattention.ipynb #e263d103
 @kernel
