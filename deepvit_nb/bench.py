@@ -13,8 +13,8 @@ from .cores import norm_affine
 from .models import MODEL_CONFIGS, create_model
 
 # %% auto #0
-__all__ = ['SIZES', 'IMPLS', 'CPU_IMPLS', 'build', 'measure', 'run_suite', 'format_table', 'check_fused', 'main', 'core_times',
-           'format_core_times']
+__all__ = ['SIZES', 'IMPLS', 'CPU_IMPLS', 'build', 'measure', 'run_suite', 'format_table', 'check_fused', 'core_times',
+           'format_core_times', 'main']
 
 # %% ../nbs/06_performance.ipynb #81eb812d
 SIZES = {  # name: (our config, overrides, batch for inference, batch for training, image size)
@@ -147,6 +147,36 @@ def check_fused(device:str='cuda', dim:int=384, heads:int=12, tokens:int=197, ba
                          'kernels': err(run(fused, low)), 'pytorch': err(run(plain, low)), 'reference': err(run(ref, low))})
     return rows
 
+# %% ../nbs/06_performance.ipynb #3f762031
+def core_times(batch:int=128, tokens=(197, 577), heads:int=12, head_dim:int=32, device:str='cuda'):
+    "One block's attention core in ms under bf16: PyTorch's SDPA (timm's) against the kernels, inference and forward + backward."
+    from triton.testing import do_bench
+    from deepvit_nb.fused import fused_attention, _TUNED
+    rows = []
+    for T in tokens:
+        torch.manual_seed(0)
+        attn = ReAttention(heads * head_dim, num_heads=heads, qkv_bias=True).to(device)
+        qkv = torch.randn(batch, T, 3, heads, head_dim, device=device, dtype=torch.bfloat16).permute(2, 0, 3, 1, 4)
+        q, k, v = (t.detach().requires_grad_() for t in qkv.unbind(0))       # strided, as from the projection
+        g = torch.randn(batch, heads, T, head_dim, device=device, dtype=torch.bfloat16)
+        affine = functools.partial(norm_affine, attn.var_norm, attn.reatten_matrix.bias, attn.reatten_scale)
+        ours = lambda train: fused_attention(q, k, v, attn.reatten_matrix.weight.flatten(1), attn.scale, affine, train)[0]
+        sdpa = lambda: nn.functional.scaled_dot_product_attention(q, k, v)
+        with torch.no_grad(): infer = do_bench(sdpa), do_bench(lambda: ours(False))
+        train = do_bench(lambda: sdpa().backward(g)), do_bench(lambda: ours(True).backward(g))
+        rows.append(dict(tokens=T, batch=batch, sdpa_infer_ms=infer[0], ours_infer_ms=infer[1], sdpa_train_ms=train[0],
+                         ours_train_ms=train[1], configs={n: str(t.best_config) for n, t in _TUNED.items()}))
+    return rows
+
+def format_core_times(rows:list):
+    "Markdown table of `core_times`, with the ratios (SDPA's time over ours: above 1 is faster than SDPA)."
+    lines = ['| tokens | batch | SDPA inference ms | ours | ratio | SDPA fwd+bwd ms | ours | ratio |', '|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        lines.append(f"| {r['tokens']} | {r['batch']} | {r['sdpa_infer_ms']:.3f} | {r['ours_infer_ms']:.3f} | "
+                     f"{r['sdpa_infer_ms'] / r['ours_infer_ms']:.2f} | {r['sdpa_train_ms']:.3f} | {r['ours_train_ms']:.3f} | "
+                     f"{r['sdpa_train_ms'] / r['ours_train_ms']:.2f} |")
+    return '\n'.join(lines + [f"autotuned at {r['tokens']} tokens: {r['configs']}" for r in rows])
+
 # %% ../nbs/06_performance.ipynb #e4be86d4
 def main(argv=None):
     "`python -m deepvit_nb.bench`: print the benchmark table."
@@ -196,33 +226,3 @@ def _gpu_check():
 
 if __name__ == '__main__' and '__file__' in globals():
     sys.exit(main())
-
-# %% ../nbs/06_performance.ipynb #3f762031
-def core_times(batch:int=128, tokens=(197, 577), heads:int=12, head_dim:int=32, device:str='cuda'):
-    "One block's attention core in ms under bf16: PyTorch's SDPA (timm's) against the kernels, inference and forward + backward."
-    from triton.testing import do_bench
-    from deepvit_nb.fused import fused_attention, _TUNED
-    rows = []
-    for T in tokens:
-        torch.manual_seed(0)
-        attn = ReAttention(heads * head_dim, num_heads=heads, qkv_bias=True).to(device)
-        qkv = torch.randn(batch, T, 3, heads, head_dim, device=device, dtype=torch.bfloat16).permute(2, 0, 3, 1, 4)
-        q, k, v = (t.detach().requires_grad_() for t in qkv.unbind(0))       # strided, as from the projection
-        g = torch.randn(batch, heads, T, head_dim, device=device, dtype=torch.bfloat16)
-        affine = functools.partial(norm_affine, attn.var_norm, attn.reatten_matrix.bias, attn.reatten_scale)
-        ours = lambda train: fused_attention(q, k, v, attn.reatten_matrix.weight.flatten(1), attn.scale, affine, train)[0]
-        sdpa = lambda: nn.functional.scaled_dot_product_attention(q, k, v)
-        with torch.no_grad(): infer = do_bench(sdpa), do_bench(lambda: ours(False))
-        train = do_bench(lambda: sdpa().backward(g)), do_bench(lambda: ours(True).backward(g))
-        rows.append(dict(tokens=T, batch=batch, sdpa_infer_ms=infer[0], ours_infer_ms=infer[1], sdpa_train_ms=train[0],
-                         ours_train_ms=train[1], configs={n: str(t.best_config) for n, t in _TUNED.items()}))
-    return rows
-
-def format_core_times(rows:list):
-    "Markdown table of `core_times`, with the ratios (SDPA's time over ours: above 1 is faster than SDPA)."
-    lines = ['| tokens | batch | SDPA inference ms | ours | ratio | SDPA fwd+bwd ms | ours | ratio |', '|---|---|---|---|---|---|---|---|']
-    for r in rows:
-        lines.append(f"| {r['tokens']} | {r['batch']} | {r['sdpa_infer_ms']:.3f} | {r['ours_infer_ms']:.3f} | "
-                     f"{r['sdpa_infer_ms'] / r['ours_infer_ms']:.2f} | {r['sdpa_train_ms']:.3f} | {r['ours_train_ms']:.3f} | "
-                     f"{r['sdpa_train_ms'] / r['ours_train_ms']:.2f} |")
-    return '\n'.join(lines + [f"autotuned at {r['tokens']} tokens: {r['configs']}" for r in rows])

@@ -41,6 +41,8 @@ def build(interpret:bool=False):
     _TUNED.clear()
     _MODE['interpret'] = interpret
 
+
+# %% ../nbs/07_fused_reattention.ipynb #a28f6c4b
 def use_interpreter():
     "Run the kernels in Triton's interpreter on CPU tensors (slow: for tests), in this whole process."
     _need_triton()
