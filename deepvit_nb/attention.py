@@ -4,16 +4,21 @@
 
 # %% ../nbs/01_attention.ipynb #e6bd1a86
 from __future__ import annotations
-import functools, importlib.util
+import copy, functools, importlib.util, itertools
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from einops import rearrange
-from .cores import softmax_maps, norm_affine, update_running_stats, uses_batch_stats, CORES, TORCH_MAPS
+from .contract import CoreCall, softmax_maps, head_affine
+from .cores import CORES, TORCH_MAPS
 
 # %% auto #0
-__all__ = ['BACKENDS', 'MultiHeadSelfAttention', 'HeadLayerNorm', 'make_head_norm', 'triton_installed', 'kernels_fit',
-           'ReAttentionMaps', 'ReAttention', 'set_backend']
+__all__ = ['HEAD_NORMS', 'BACKENDS', 'MATRIX_KEYS', 'MultiHeadSelfAttention', 'HeadLayerNorm', 'make_head_norm', 'norm_variants',
+           'HeadNorm', 'triton_installed', 'kernels_fit', 'triton_refusal', 'ReAttention', 'path_matrix',
+           'matrix_failures', 'set_backend']
 
 # %% ../nbs/01_attention.ipynb #636211a6
 class MultiHeadSelfAttention(nn.Module):
@@ -68,15 +73,81 @@ class HeadLayerNorm(nn.Module):
         x = F.layer_norm(x.movedim(1, -1), self.weight.shape, self.weight, self.bias, self.eps)
         return x.movedim(-1, 1)
 
+HEAD_NORMS = {'batch': nn.BatchNorm2d, 'layer': HeadLayerNorm, 'none': lambda num_heads: nn.Identity()}
+
 def make_head_norm(norm:str, # 'batch' (official), 'layer' or 'none'
                    num_heads:int):
     "The `Norm` of Re-attention, by name."
-    norms = {'batch': lambda: nn.BatchNorm2d(num_heads),
-             'layer': lambda: HeadLayerNorm(num_heads),
-             'none': nn.Identity}
-    if norm not in norms:
-        raise ValueError(f"reattention norm {norm!r} is not one of {sorted(norms)}")
-    return norms[norm]()
+    if norm not in HEAD_NORMS: raise ValueError(f"reattention norm {norm!r} is not one of {sorted(HEAD_NORMS)}")
+    return HEAD_NORMS[norm](num_heads)
+
+def norm_variants(num_heads:int):
+    "Every Norm Re-attention takes, by name: `HEAD_NORMS`' own, and each BatchNorm converted as `convert_sync_batchnorm` does."
+    out = {}
+    for name in HEAD_NORMS:
+        out[name] = make_head_norm(name, num_heads)
+        if isinstance(out[name], _BatchNorm): out[f'{name}/sync'] = nn.SyncBatchNorm.convert_sync_batchnorm(make_head_norm(name, num_heads))
+    return out
+
+# %% ../nbs/01_attention.ipynb #6d8e707d
+class HeadNorm:
+    "What Re-attention's fast paths need from its Norm module: whether the fold is exact, the per-head (a, c), the batch statistics, the running statistics' update."
+    def __init__(self, module:nn.Module):
+        kinds = ((_BatchNorm, 'batch'), (HeadLayerNorm, 'layer'), (nn.Identity, 'none'))
+        self.kind = next((k for t, k in kinds if isinstance(module, t)), None)
+        if self.kind is None:
+            raise TypeError(f"Re-attention's Norm must be a BatchNorm, HeadLayerNorm or nn.Identity, got {type(module).__name__}")
+        self.module = module
+
+    @property
+    def batch_stats(self):
+        "Whether the Norm normalises with the statistics of the batch at hand (a BatchNorm in training, or one keeping none)."
+        m = self.module
+        return self.kind == 'batch' and (m.training or not m.track_running_stats)
+
+    def fold_refusal(self, dropout:bool):
+        "Why Norm(Θᵀ A + b)·s is not a·Θᵀ(A − 1/T) + c exactly, or None when it is."
+        if self.kind == 'layer': return "the LayerNorm across heads is not affine per head, so it does not fold"
+        if dropout and self.batch_stats:
+            return "under attention dropout the maps' rows do not sum to one, so the batch mean is not known in advance"
+
+    @property
+    def synced(self):
+        "Whether the batch is every process's batch: a SyncBatchNorm in training, in a process group of two or more."
+        m = self.module
+        return (isinstance(m, nn.SyncBatchNorm) and self.batch_stats and dist.is_available() and dist.is_initialized()
+                and dist.get_world_size(m.process_group) > 1)
+
+    def affine(self, theta, bias, scale:float, T:int, var=None):
+        "(a, c) per head, with Norm(Θᵀ A + b)·s = a·Θᵀ(A − 1/T) + c: from the batch's variance `var`, else the running statistics."
+        with torch.autocast(theta.device.type, enabled=False):              # (H,) work: float32 costs nothing
+            theta = theta.to(torch.promote_types(theta.dtype, torch.float32))
+            mean = theta.sum(1) / T + bias                                   # softmax rows sum to one: the exact mean
+            if self.kind == 'none': return torch.full_like(mean, scale), scale * mean
+            m = self.module
+            mu, var = (mean, var) if var is not None else (m.running_mean, m.running_var)
+            inv = torch.rsqrt(var + m.eps) * (m.weight if m.affine else 1.)
+            return scale * inv, scale * ((m.bias if m.affine else 0.) + inv * (mean - mu))
+
+    def batch_affine(self, theta, bias, scale:float, T:int, sq, n:int):
+        "(a, c) from a batch's Σ M² over its n entries, added over the process group when synced; moves the running statistics."
+        n = sq.new_tensor(n, dtype=torch.float64)
+        if self.synced:      # H + 1 numbers; the backward all-reduces their gradients
+            total = dist_nn.all_reduce(torch.cat([sq.double(), n[None]]), group=self.module.process_group)
+            sq, n = total[:-1].to(sq.dtype), total[-1].detach()
+        var = sq / n.to(sq.dtype)
+        a, c = self.affine(theta, bias, scale, T, var)
+        with torch.no_grad(): self.update(theta.sum(1) / T + bias, var, n)
+        return a, c
+
+    def update(self, mean, var, n):
+        "Move a training BatchNorm's running statistics as it does: from a batch's mean and biased variance over n entries."
+        m = self.module
+        if not (self.kind == 'batch' and m.training and m.track_running_stats): return
+        m.num_batches_tracked.add_(1)
+        f = 1. / m.num_batches_tracked.item() if m.momentum is None else m.momentum
+        m.running_mean.lerp_(mean.to(m.running_mean.dtype), f)
+        m.running_var.lerp_((var * n / (n - 1)).to(m.running_var.dtype), f)
 
 # %% ../nbs/01_attention.ipynb #42046bea
 BACKENDS = ('auto', 'torch', 'triton')
@@ -92,14 +163,22 @@ def kernels_fit(q):
     from deepvit_nb.fused import fits   # Triton is optional: imported where it is first needed
     return fits(q)
 
-def _fused_attention(*args):
+def triton_refusal(q):
+    "Why the Triton kernels cannot take q now, or None: compiled for CUDA tensors, or CPU tensors in Triton's interpreter."
+    if not triton_installed(): return "Triton is not installed (pip install 'deepvit_nb[gpu]')"
+    from deepvit_nb.fused import device_refusal
+    return device_refusal(q)
+
+def _triton_core(call:CoreCall):
     "Chapter 07's `fused_attention`: the Triton kernels (an optional dependency, imported here)."
     from deepvit_nb.fused import fused_attention
-    return fused_attention(*args)
+    return fused_attention(call)
 
 # %% ../nbs/01_attention.ipynb #e1aa50cb
-class ReAttentionMaps(MultiHeadSelfAttention):
-    "Re-attention's parameters (the official names) and its reference computation of the maps: Norm(Θᵀ A + b)·scale."
+class ReAttention(MultiHeadSelfAttention):
+    "Multi-head self-attention whose maps are regenerated by mixing heads: Norm(Θᵀ A + b)·scale, then `@ V`."
+    PATHS = ('reference', 'folded', 'checkpoint', 'mapless', 'triton')    # every computation `path` may choose
+
     def __init__(self, dim:int, num_heads:int=8, qkv_bias:bool=False, # width C, heads H, bias of the QKV projection
                  attn_drop:float=0., proj_drop:float=0., # dropout on the softmax maps (before mixing), after proj
                  norm:str='batch', # 'batch' (official), 'layer' (vit-pytorch) or 'none'
@@ -118,45 +197,112 @@ class ReAttentionMaps(MultiHeadSelfAttention):
         return mixed + self.reatten_matrix.bias.view(1, -1, 1, 1)
 
     def regenerate(self, attn):
-        "The maps Re-attention applies to V: Norm(Θᵀ A + b) · scale."
+        "The reference computation of the maps Re-attention applies to V: Norm(Θᵀ A + b) · scale."
         return self.var_norm(self.mix_heads(attn)) * self.reatten_scale
 
-# %% ../nbs/01_attention.ipynb #a15a0ad7
-class ReAttention(ReAttentionMaps):
-    "Multi-head self-attention whose maps are regenerated by mixing heads: Norm(Θᵀ A)·scale, then `@ V`."
+    def dropout_p(self):
+        "The attention dropout this call applies: `attn_drop.p` in training, 0 in evaluation."
+        return self.attn_drop.p if self.attn_drop.training else 0.
+
+    def refusal(self, path:str, q, return_attention:bool=False):
+        "Why `path` cannot compute what the reference path computes for this call, or None when it can."
+        if path not in self.PATHS: raise ValueError(f"path {path!r} is not one of {self.PATHS}")
+        if path == 'reference': return None
+        dropout = self.dropout_p() > 0
+        if why := HeadNorm(self.var_norm).fold_refusal(dropout): return why
+        if path == 'folded': return None
+        if return_attention: return f"the {path!r} path forms no maps"
+        if path == 'checkpoint': return None
+        if dropout: return f"the {path!r} path applies no attention dropout"
+        return triton_refusal(q) if path == 'triton' else None
+
     def path(self, q, return_attention:bool=False):
-        "Which computation this call takes: 'reference', 'folded', 'mapless', 'checkpoint' or 'triton'."
+        "The computation this call takes when `forward` is not given one: one of `PATHS`."
         if self.backend not in BACKENDS: raise ValueError(f"ReAttention.backend is {self.backend!r}; expected one of {BACKENDS}")
-        dropout = self.attn_drop.p > 0 and self.attn_drop.training                  # the kernels drop nothing
-        exact = self.fold and not isinstance(self.var_norm, HeadLayerNorm) and not (dropout and uses_batch_stats(self.var_norm))
         if self.backend == 'triton' and not return_attention:
-            if exact and not dropout: return 'triton'
-            raise ValueError("backend 'triton' needs the folded path (fold=True, norm 'batch' or 'none') "
-                             "and no attention dropout in training")
-        if not exact: return 'reference'
+            why = self.refusal('triton', q) if self.fold else "fold=False asks for the reference path"
+            if why: raise ValueError(f"backend 'triton' cannot compute this call: {why}")
+            return 'triton'
+        if not self.fold or self.refusal('folded', q): return 'reference'
         if return_attention: return 'folded'
-        keeps_maps, plain = self.training and torch.is_grad_enabled(), not dropout and not torch.compiler.is_compiling()
+        keeps_maps = self.training and torch.is_grad_enabled()
+        plain = self.dropout_p() == 0 and not torch.compiler.is_compiling()
         if self.backend == 'auto' and plain and kernels_fit(q): return 'triton'
         if keeps_maps and not self.recompute: return 'folded'
         if q.device.type == 'cpu' and plain and TORCH_MAPS.worth(q): return 'mapless'
         return 'checkpoint' if keeps_maps else 'folded'
 
+    def core_call(self, q, k, v, return_attention:bool=False):
+        "The `CoreCall` for q, k, v: Θ, the scale, the Norm's (a, c) when known before the call, else a request for the batch statistics."
+        norm, theta = HeadNorm(self.var_norm), self.reatten_matrix.weight.flatten(1)
+        known = None if norm.batch_stats else norm.affine(theta, self.reatten_matrix.bias, self.reatten_scale, q.shape[2])
+        return CoreCall(q, k, v, theta, self.scale, stats=norm.batch_stats, affine=known,
+                        dropout_p=self.dropout_p(), maps=return_attention)
+
+    def attend(self, path:str, q, k, v, return_attention:bool=False):
+        "Per-head outputs (B, H, T, d) and the maps (or None) by fast path `path`, with the Norm applied (and its statistics moved)."
+        call = self.core_call(q, k, v, return_attention)
+        res = (_triton_core if path == 'triton' else CORES[path])(call)
+        if call.affine is not None: return res.out, res.maps
+        B, _, T, _ = q.shape
+        a, c = HeadNorm(self.var_norm).batch_affine(call.theta, self.reatten_matrix.bias, self.reatten_scale, T, res.sq, B * T * T)
+        return head_affine(res.out, a, c, v.sum(2, keepdim=True)), None if res.maps is None else head_affine(res.maps, a, c)
+
     def forward(self, x, # tokens, (B, T, C)
-                return_attention:bool=False): # also return the regenerated maps, (B, H, T, T)
+                return_attention:bool=False, # also return the regenerated maps, (B, H, T, T)
+                path:str|None=None): # one of `PATHS`, refused where it cannot be exact; default: `self.path`'s choice
         "Re-attend; returns `out` or `(out, maps)`. Every path computes what the reference path does."
         q, k, v = self.split_heads(x)
-        path, stats = self.path(q, return_attention), None
+        if path is None: path = self.path(q, return_attention)
+        elif why := self.refusal(path, q, return_attention): raise ValueError(f"path {path!r} cannot compute this call: {why}")
         if path == 'reference':
             attn = self.regenerate(self.attn_drop(self.attention_map(q, k)))
             out = attn @ v
-        else:
-            affine = functools.partial(norm_affine, self.var_norm, self.reatten_matrix.bias, self.reatten_scale)
-            core = _fused_attention if path == 'triton' else CORES[path]
-            out, attn, stats = core(q, k, v, self.reatten_matrix.weight.flatten(1), self.scale, affine,
-                                    uses_batch_stats(self.var_norm), self.attn_drop)
-        if stats is not None: update_running_stats(self.var_norm, *stats)
+        else: out, attn = self.attend(path, q, k, v, return_attention)
         out = self.merge_heads(out)
         return (out, attn) if return_attention else out
+
+# %% ../nbs/01_attention.ipynb #3fc908c7
+def _path_run(m, x, path:str, amp:bool):
+    "Output, gradients and running statistics of `m(x, path=path)` (dropout masks from seed 1)."
+    x = x.clone().requires_grad_()
+    torch.manual_seed(1)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp): out = m(x, path=path)
+    ps = [p for n, p in m.named_parameters()]
+    grads = torch.autograd.grad(out.float().pow(2).sum(), [x, *ps])
+    running = [getattr(m.var_norm, n, None) for n in ('running_mean', 'running_var', 'num_batches_tracked')]
+    return dict(out=out.float(), grad_x=grads[0].float(), grad_params=torch.cat([g.float().flatten() for g in grads[1:]]),
+                running=torch.cat([r.float().flatten() for r in running if r is not None] + [x.new_zeros(0)]))
+
+def path_matrix(paths=None, dim:int=24, heads:int=4, tokens:int=9, batch:int=3, device='cpu', dropout:float=0.25):
+    "Each path × Norm × float32/bf16 × train/eval × dropout off/on against the reference path in float32: relative errors, or why the path refuses."
+    rows, rel = [], lambda a, b: ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+    cases = itertools.product(paths or ReAttention.PATHS, norm_variants(heads).items(), (False, True), (True, False), (0., dropout))
+    for path, (norm, module), amp, training, drop in cases:
+        torch.manual_seed(0)
+        m = ReAttention(dim, heads, qkv_bias=True, attn_drop=drop).to(device)
+        m.var_norm = copy.deepcopy(module).to(device)
+        with torch.no_grad():
+            for p in m.parameters(): p.add_(torch.randn_like(p) * 0.1)                  # no identity-like start
+            if hasattr(m.var_norm, 'running_var'): m.var_norm.running_mean.normal_(0, 0.1); m.var_norm.running_var.uniform_(0.5, 2)
+        m.train(training)
+        x = torch.randn(batch, tokens, dim, device=device)
+        row = dict(path=path, norm=norm, dtype='bf16' if amp else 'float32', mode='train' if training else 'eval', dropout=drop,
+                   refused=m.refusal(path, m.split_heads(x)[0]))
+        if row['refused'] is None:      # against the reference in float32; under bf16, also the reference's own bf16 error
+            want, got = _path_run(copy.deepcopy(m), x, 'reference', False), _path_run(m, x, path, amp)
+            row.update({k: rel(got[k], want[k]) for k in want})
+            if amp: row['ref_err'] = {k: rel(v, want[k]) for k, v in _path_run(copy.deepcopy(m), x, 'reference', True).items()}
+        rows.append(row)
+    return rows
+
+MATRIX_KEYS = ('out', 'grad_x', 'grad_params', 'running')
+
+def matrix_failures(rows, fp32:float=2e-5):
+    "The accepted rows of `path_matrix` off the reference: beyond float32 rounding, or under bf16 beyond twice the reference's own bf16 error."
+    def off(r, k): return r[k] > (fp32 if r['dtype'] == 'float32' else 2 * r['ref_err'][k] + 1e-3)
+    return [dict(r, off=[k for k in MATRIX_KEYS if off(r, k)]) for r in rows
+            if r['refused'] is None and any(off(r, k) for k in MATRIX_KEYS)]
 
 # %% ../nbs/01_attention.ipynb #a1b2c3d4
 def set_backend(model:nn.Module, backend:str):

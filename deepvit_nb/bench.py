@@ -4,13 +4,12 @@
 
 # %% ../nbs/06_performance.ipynb #1de4f998
 from __future__ import annotations
-import argparse, copy, functools, importlib.util, json, os, resource, subprocess, sys, time
+import argparse, copy, importlib.util, json, os, resource, subprocess, sys, time
 from pathlib import Path
 import torch
 import torch.nn as nn
 from .attention import ReAttention
-from .cores import norm_affine
-from .models import MODEL_CONFIGS, create_model
+from .models import MODEL_CONFIGS, create_model, input_spec
 
 # %% auto #0
 __all__ = ['SIZES', 'IMPLS', 'CPU_IMPLS', 'build', 'measure', 'run_suite', 'format_table', 'check_fused', 'core_times',
@@ -35,7 +34,7 @@ def build(impl:str, size:str):
                             **overrides)
     if impl.startswith('timm'):
         from timm.models.vision_transformer import VisionTransformer
-        model = VisionTransformer(img_size=cfg['img_size'], patch_size=cfg['patch_size'], in_chans=cfg.get('in_chans', 3),
+        model = VisionTransformer(img_size=cfg['img_size'], patch_size=cfg['patch_size'], in_chans=input_spec(name)[1],
                                   num_classes=cfg['num_classes'], embed_dim=cfg['embed_dim'], depth=cfg['depth'],
                                   num_heads=cfg['num_heads'], mlp_ratio=cfg['mlp_ratio'], qkv_bias=True)
         for b in model.blocks: b.attn.fused_attn = impl == 'timm-sdpa'
@@ -45,7 +44,7 @@ def build(impl:str, size:str):
         return LucidDeepViT(image_size=cfg['img_size'], patch_size=cfg['patch_size'], num_classes=cfg['num_classes'],
                             dim=cfg['embed_dim'], depth=cfg['depth'], heads=cfg['num_heads'],
                             mlp_dim=int(cfg['embed_dim'] * cfg['mlp_ratio']), dim_head=cfg['embed_dim'] // cfg['num_heads'],
-                            channels=cfg.get('in_chans', 3))
+                            channels=input_spec(name)[1])
     raise ValueError(f"unknown implementation {impl!r}; one of {IMPLS}")
 
 # %% ../nbs/06_performance.ipynb #07fc5d4e
@@ -57,7 +56,7 @@ def measure(impl:str, size:str, device:str='cpu', reps:int=3, dtype:str='float32
     torch.manual_seed(0)
     name, _, b_inf, b_train, img = SIZES[size]
     if device == 'cuda': b_inf, b_train = 256, 128
-    chans = MODEL_CONFIGS[name].get('in_chans', 3)
+    chans = input_spec(name)[1]
     model = build(impl, size).to(device)
     amp = torch.autocast(device, dtype=torch.bfloat16) if dtype == 'bf16' else torch.autocast(device, enabled=False)
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
@@ -151,7 +150,7 @@ def check_fused(device:str='cuda', dim:int=384, heads:int=12, tokens:int=197, ba
 def core_times(batch:int=128, tokens=(197, 577), heads:int=12, head_dim:int=32, device:str='cuda'):
     "One block's attention core in ms under bf16: PyTorch's SDPA (timm's) against the kernels, inference and forward + backward."
     from triton.testing import do_bench
-    from deepvit_nb.fused import fused_attention, _TUNED
+    from deepvit_nb.fused import _TUNED
     rows = []
     for T in tokens:
         torch.manual_seed(0)
@@ -159,8 +158,7 @@ def core_times(batch:int=128, tokens=(197, 577), heads:int=12, head_dim:int=32, 
         qkv = torch.randn(batch, T, 3, heads, head_dim, device=device, dtype=torch.bfloat16).permute(2, 0, 3, 1, 4)
         q, k, v = (t.detach().requires_grad_() for t in qkv.unbind(0))       # strided, as from the projection
         g = torch.randn(batch, heads, T, head_dim, device=device, dtype=torch.bfloat16)
-        affine = functools.partial(norm_affine, attn.var_norm, attn.reatten_matrix.bias, attn.reatten_scale)
-        ours = lambda train: fused_attention(q, k, v, attn.reatten_matrix.weight.flatten(1), attn.scale, affine, train)[0]
+        ours = lambda train: attn.train(train).attend('triton', q, k, v)[0]    # the call ReAttention itself makes
         sdpa = lambda: nn.functional.scaled_dot_product_attention(q, k, v)
         with torch.no_grad(): infer = do_bench(sdpa), do_bench(lambda: ours(False))
         train = do_bench(lambda: sdpa().backward(g)), do_bench(lambda: ours(True).backward(g))

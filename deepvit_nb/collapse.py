@@ -15,13 +15,14 @@ from tqdm.auto import tqdm
 from .models import (checkpoint_overrides, create_model, list_models, load_checkpoint, read_state_dict,
                                recalibrate_batchnorm)
 from .data import evaluation_images
+from .contract import softmax_maps
 from .cores import gram32
 
 # %% auto #0
-__all__ = ['SIMILARITY_THRESHOLD', 'SIMILAR_RATIO', 'Capture', 'attention_blocks', 'capture_attention', 'cross_layer_similarity',
-           'collapse_sums', 'similarity_matrix', 'similar_ratio', 'similar_block_count', 'cross_head_similarity',
-           'feature_similarity', 'off_diagonal_mean', 'CollapseMeter', 'measure_collapse', 'collapse_report',
-           'plot_collapse', 'plot_similarity_matrices', 'load_any_model', 'collapse_parser', 'main']
+__all__ = ['SIMILARITY_THRESHOLD', 'SIMILAR_RATIO', 'Capture', 'attention_blocks', 'capture_attention', 'column_norms',
+           'cross_layer_similarity', 'collapse_sums', 'similarity_matrix', 'similar_ratio', 'similar_block_count',
+           'cross_head_similarity', 'feature_similarity', 'off_diagonal_mean', 'CollapseMeter', 'measure_collapse',
+           'collapse_report', 'plot_collapse', 'plot_similarity_matrices', 'load_any_model', 'collapse_parser', 'main']
 
 # %% ../nbs/03_collapse.ipynb #0263355b
 @dataclass
@@ -72,16 +73,17 @@ def capture_attention(model:nn.Module, # our DeepViT or a timm VisionTransformer
                    features=[feats[i] for i in range(len(blocks))] if features else [])
 
 # %% ../nbs/03_collapse.ipynb #ea867760
-def cross_layer_similarity(a:torch.Tensor, b:torch.Tensor):
-    "Eq. 2: cosine between column t of head h in maps `a` and `b`, (..., H, T, T) → (..., H, T)."
-    return F.cosine_similarity(a, b, dim=-2)
+def column_norms(a, eps:float=1e-8):
+    "Norms of the columns of (..., T, T) maps, at least `eps` (a squared sum: faster than `norm` along a strided axis)."
+    return (a * a).sum(-2, keepdim=True).sqrt().clamp_min(eps)
+
+def cross_layer_similarity(a:torch.Tensor, b:torch.Tensor, units:bool=False):
+    "Eq. 2: cosine between column t of head h in maps `a` and `b`, (..., H, T, T) → (..., H, T); `units`: columns already of norm 1."
+    if not units: a, b = (m.float() / column_norms(m.float()) for m in (a, b))
+    return torch.linalg.vecdot(a, b, dim=-2)
 
 # %% ../nbs/03_collapse.ipynb #2d421690
 SIMILARITY_THRESHOLD, SIMILAR_RATIO = 0.8, 0.9
-
-def _column_norms(a, eps=1e-8):
-    "Norms of the columns of (..., T, T) maps (a squared sum: faster than `norm` along a strided axis)."
-    return (a * a).sum(-2, keepdim=True).sqrt().clamp_min(eps)
 
 def _gram(flat:torch.Tensor, chunk:int=1 << 20):
     "(L, N) → (L, L) inner products: float32 matmuls over chunks, accumulated in float64."
@@ -95,11 +97,11 @@ def collapse_sums(maps:list, features:list=(), threshold:float=SIMILARITY_THRESH
     flat = maps[0].new_empty(L, B * H * T * T, dtype=torch.float32)   # unit-column maps, written in place
     for p, m in enumerate(maps):
         m = m.float()
-        torch.div(m, _column_norms(m), out=flat[p].view(B, H, T, T))
+        torch.div(m, column_norms(m), out=flat[p].view(B, H, T, T))
     units = flat.view(L, B, H, T, T)
     sums = {'columns': float(B * H * T), 'tokens': float(B * T),
             'pair_sum': _gram(flat),                                       # Σ over (b, h, t) of M^{p,q}
-            'adjacent_above': torch.tensor([(torch.linalg.vecdot(units[p], units[p + 1], dim=-2) > threshold).sum().item()
+            'adjacent_above': torch.tensor([(cross_layer_similarity(units[p], units[p + 1], units=True) > threshold).sum().item()
                                             for p in range(L - 1)], dtype=torch.float64),
             'head_sum': torch.stack([gram32(units[p]).double() for p in range(L)]).cpu()}     # Σ over (b, i, j)
     if len(features):

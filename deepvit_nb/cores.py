@@ -4,21 +4,17 @@
 
 # %% ../nbs/01b_cores.ipynb #6b954dca
 from __future__ import annotations
+from dataclasses import replace
 import torch
-import torch.nn as nn
+import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
+from .contract import CoreCall, CoreOut, softmax_maps, heads_last, finish, refuse
 
 # %% auto #0
-__all__ = ['TORCH_MAPS', 'CORES', 'softmax_maps', 'mix_maps', 'gram32', 'uses_batch_stats', 'norm_affine', 'update_running_stats',
-           'folded_attention', 'TorchMaps', 'mapless_backward', 'MaplessAttention', 'mapless_attention',
-           'checkpointed_attention']
+__all__ = ['TORCH_MAPS', 'CORES', 'mix_maps', 'gram32', 'mixed_squares', 'folded_attention', 'TorchMaps', 'mapless_backward',
+           'MaplessAttention', 'mapless_attention', 'checkpointed_attention']
 
 # %% ../nbs/01b_cores.ipynb #85950088
-def softmax_maps(q, k, scale:float):
-    "softmax(s·Q Kᵀ) for every head, (B, H, T, T), in at least float32 (as CUDA's autocast does; CPU's would give bf16)."
-    scores = (q * scale) @ k.transpose(-2, -1)                       # the scale multiplies q, the smaller tensor
-    return scores.softmax(dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
-
 def mix_maps(w, maps):
     "Σ_h w[g, h] maps[:, h] for (b, H, T, T) maps: one batched matmul on the maps' memory, no copies."
     b, H = maps.shape[:2]
@@ -30,50 +26,21 @@ def gram32(x):
         flat = x.to(torch.promote_types(x.dtype, torch.float32)).flatten(2)
         return torch.bmm(flat, flat.transpose(1, 2)).sum(0)
 
-def uses_batch_stats(norm:nn.Module):
-    "Whether `norm` normalises with the statistics of the batch at hand (a BatchNorm in training)."
-    return isinstance(norm, nn.BatchNorm2d) and (norm.training or not norm.track_running_stats)
-
-# %% ../nbs/01b_cores.ipynb #8e3c273f
-def norm_affine(norm:nn.Module, # the Norm: nn.BatchNorm2d(H) or nn.Identity
-                bias, scale:float, # Θ's bias (H,) and the scale s
-                theta, # Θ as (H_out, H_in)
-                cov, # batch statistics: (H, H) head covariance, or (H,) variances of the mixed maps; None: running statistics
-                T:int): # tokens
-    "(a, c, batch statistics or None) with Norm(Θᵀ A + b)·s = a_g (Θᵀ (A − 1/T))_g + c_g for every map."
-    if isinstance(norm, nn.Identity): return theta.new_full(bias.shape, scale), (bias + theta.sum(1) / T) * scale, None
-    with torch.autocast(theta.device.type, enabled=False):              # (H, H) work: float32 costs nothing
-        theta, stats = theta.to(torch.promote_types(theta.dtype, torch.float32)), None
-        if cov is not None:
-            mean = theta.sum(1) / T + bias                               # softmax rows sum to one
-            cov = cov.to(theta.dtype)                                    # biased variances, as BatchNorm normalises:
-            var = cov if cov.dim() == 1 else ((theta @ cov) * theta).sum(1)   # given, or from the (H, H) covariance
-            stats = (mean.detach(), var.detach())
-        else: mean, var = norm.running_mean, norm.running_var
-        inv = torch.rsqrt(var + norm.eps)
-        if norm.affine: inv = inv * norm.weight
-        return scale * inv, scale * ((norm.bias if norm.affine else 0.) + inv * (bias + theta.sum(1) / T - mean)), stats
-
-def update_running_stats(norm:nn.Module, mean, var, n:int):
-    "Move a training BatchNorm's running statistics as BatchNorm does, from n values' mean and biased variance."
-    if not (isinstance(norm, nn.BatchNorm2d) and norm.training and norm.track_running_stats): return
-    with torch.no_grad():
-        norm.num_batches_tracked += 1
-        m = 1. / norm.num_batches_tracked.item() if norm.momentum is None else norm.momentum
-        norm.running_mean.lerp_(mean, m)
-        norm.running_var.lerp_(var * n / (n - 1), m)
+def mixed_squares(theta, gram):
+    "Σ M_g² per head, diag(Θ G Θᵀ), from the Gram matrix G of the centred maps: (H,), in float32 whatever the autocast."
+    with torch.autocast(theta.device.type, enabled=False):
+        theta = theta.to(torch.promote_types(theta.dtype, torch.float32))
+        return ((theta @ gram.to(theta.dtype)) * theta).sum(1)
 
 # %% ../nbs/01b_cores.ipynb #0c9dfa35
-def folded_attention(q, k, v, theta, scale:float, affine, with_cov:bool, dropout=None):
-    "Folded Re-attention: W = diag(a)Θ on the centred maps as one batched matmul, `@ V`, plus c·ΣV. → (out, maps, stats)."
-    attn = softmax_maps(q, k, scale)
-    if dropout is not None: attn = dropout(attn)
-    B, _, T, _ = attn.shape
-    centred = attn - 1. / T                       # E[A_h] = 1/T exactly: softmax rows sum to one
-    a, c, stats = affine(theta, gram32(centred) / (B * T * T) if with_cov else None, T)
-    mixed = mix_maps(a[:, None] * theta, centred)
-    c = c.view(1, -1, 1, 1)
-    return mixed @ v + c * v.sum(-2, keepdim=True), mixed + c, (*stats, B * T * T) if stats else None
+def folded_attention(call:CoreCall):
+    "Folded Re-attention: Θ on the centred maps as one batched matmul, `@ V`, then the Norm as a·U + c·ΣV."
+    attn = softmax_maps(call.q, call.k, call.scale)
+    if call.dropout_p: attn = F.dropout(attn, call.dropout_p)
+    centred = attn - 1. / attn.shape[-1]          # E[A_h] = 1/T exactly: softmax rows sum to one
+    sq = mixed_squares(call.theta, gram32(centred)) if call.stats else None
+    mixed = mix_maps(call.theta, centred)
+    return finish(call, mixed @ call.v, mixed if call.maps else None, sq)
 
 # %% ../nbs/01b_cores.ipynb #ca49e629
 class TorchMaps:
@@ -97,28 +64,28 @@ class TorchMaps:
         dt = torch.promote_types(ts[0].dtype, torch.float32)
         return [t.to(dt).contiguous() for t in ts]
 
-    def forward(self, q, k, v, theta, scale:float, with_cov:bool):
-        "U = (Θᵀ (A − 1/T)) V (B, H, T, d), stored heads-last, and C (H, H) if `with_cov`: one pass over the maps."
-        B, H, T, D = q.shape
-        U = v.new_empty(B, T, H, D).transpose(1, 2)     # heads-last: merging the heads is then a view
+    def forward(self, q, k, v, theta, scale:float, with_gram:bool):
+        "U = (Θᵀ (A − 1/T)) V (B, H, T, d), stored heads-last, and the Gram matrix G (H, H) of the centred maps if `with_gram`."
+        T = q.shape[2]
+        U = heads_last(v)                               # merging the heads is then a view
         qs, k, v, theta = self.prepare(q * scale, k, v, theta)
         gram = 0.
         for sl in self.chunks(q):
             a = softmax_maps(qs[sl], k[sl], 1.)
-            a -= 1. / T                                 # centred in place (as `norm_affine` expects)
-            if with_cov: gram = gram + gram32(a)
+            a -= 1. / T                                 # centred in place
+            if with_gram: gram = gram + gram32(a)
             U[sl] = mix_maps(theta, a) @ v[sl]
-        return U, (gram / (B * T * T) if with_cov else None)
+        return U, (gram if with_gram else None)
 
 TORCH_MAPS = TorchMaps()
 
 # %% ../nbs/01b_cores.ipynb #e8d8a2d1
-def mapless_backward(maps:TorchMaps, q, k, v, theta, scale:float, dU, dcov):
-    "`TorchMaps.forward`'s backward: dQ, dK, dV, dΘ from the upstream gradients of U and (None if unused) of C: one pass over the recomputed maps."
-    B, H, T, D = q.shape
+def mapless_backward(maps:TorchMaps, q, k, v, theta, scale:float, dU, dgram):
+    "`TorchMaps.forward`'s backward: dQ, dK, dV, dΘ from the upstream gradients of U and (None if unused) of G: one pass over the recomputed maps."
+    T = q.shape[2]
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     qs, k, v, theta, dU = maps.prepare(q * scale, k, v, theta, dU)
-    m = None if dcov is None else (dcov + dcov.T).to(qs.dtype) / (B * T * T)
+    m = None if dgram is None else (dgram + dgram.T).to(qs.dtype)
     dtheta = 0.
     for sl in maps.chunks(q):
         a = softmax_maps(qs[sl], k[sl], 1.)
@@ -127,7 +94,7 @@ def mapless_backward(maps:TorchMaps, q, k, v, theta, scale:float, dU, dcov):
         dv[sl] = mix_maps(theta, ac).transpose(-2, -1) @ dU[sl]
         dtheta = dtheta + torch.bmm(dmix.flatten(2), ac.flatten(2).transpose(1, 2)).sum(0)
         da = mix_maps(theta.T, dmix)
-        if m is not None: da = da + mix_maps(m, ac)                        # through C
+        if m is not None: da = da + mix_maps(m, ac)                                # through G
         ds = a * (da - (a * da).sum(-1, keepdim=True))                             # through the softmax
         dq[sl] = (ds @ k[sl]) * scale
         dk[sl] = ds.transpose(-2, -1) @ qs[sl]
@@ -135,36 +102,35 @@ def mapless_backward(maps:TorchMaps, q, k, v, theta, scale:float, dU, dcov):
 
 # %% ../nbs/01b_cores.ipynb #1c88b3d5
 class MaplessAttention(torch.autograd.Function):
-    "(q, k, v, Θ, scale, with_cov, maps) → (U, C or None) by `maps.forward`, with its backward by `mapless_backward`."
+    "(q, k, v, Θ, scale, with_gram, maps) → (U, G or None) by `maps.forward`, with its backward by `mapless_backward`."
     @staticmethod
-    def forward(ctx, q, k, v, theta, scale, with_cov, maps):
-        U, cov = maps.forward(q, k, v, theta, scale, with_cov)
+    def forward(ctx, q, k, v, theta, scale, with_gram, maps):
+        U, gram = maps.forward(q, k, v, theta, scale, with_gram)
         ctx.save_for_backward(q, k, v, theta)
         ctx.scale, ctx.maps = scale, maps
-        return U, cov
+        return U, gram
 
     @staticmethod
-    def backward(ctx, dU, dcov):
+    def backward(ctx, dU, dgram):
         q, k, v, theta = ctx.saved_tensors
-        dq, dk, dv, dtheta = mapless_backward(ctx.maps, q, k, v, theta, ctx.scale, dU, dcov)
+        dq, dk, dv, dtheta = mapless_backward(ctx.maps, q, k, v, theta, ctx.scale, dU, dgram)
         return dq, dk, dv, dtheta.to(theta.dtype), None, None, None
 
-def mapless_attention(q, k, v, theta, scale:float, affine, with_cov:bool, dropout=None, maps:TorchMaps=TORCH_MAPS):
-    "O = a·U + c·ΣV with U (and C) from `MaplessAttention`: no map kept. → (out, None, stats); no dropout."
-    B, H, T, _ = q.shape
-    U, cov = MaplessAttention.apply(q.contiguous(), k.contiguous(), v.contiguous(), theta, scale, with_cov, maps)
-    a, c, stats = affine(theta, cov, T)
-    out = U * a.view(1, -1, 1, 1).to(U.dtype) + c.view(1, -1, 1, 1).to(U.dtype) * v.sum(2, keepdim=True)
-    return out, None, (*stats, B * T * T) if stats else None
+def mapless_attention(call:CoreCall, maps:TorchMaps=TORCH_MAPS):
+    "U (and Σ M²) from `MaplessAttention`, a few images at a time, no map kept; no dropout, no maps."
+    refuse(call, 'mapless')
+    U, gram = MaplessAttention.apply(call.q.contiguous(), call.k.contiguous(), call.v.contiguous(), call.theta,
+                                     call.scale, call.stats, maps)
+    return finish(call, U, None, mixed_squares(call.theta, gram) if call.stats else None)
 
 # %% ../nbs/01b_cores.ipynb #a7d11bef
-def checkpointed_attention(q, k, v, theta, scale:float, affine, with_cov:bool, dropout=None):
-    "`folded_attention` under `torch.utils.checkpoint`: keeps q, k, v, recomputes the maps. → (out, None, stats)."
-    B, _, T, _ = q.shape
+def checkpointed_attention(call:CoreCall):
+    "`folded_attention` under `torch.utils.checkpoint`: keeps q, k, v, recomputes the maps (replaying dropout's masks)."
+    refuse(call, 'checkpoint', dropout=False)
     def core(q, k, v):
-        out, _, stats = folded_attention(q, k, v, theta, scale, affine, with_cov, dropout)
-        return (out, *(stats[:2] if stats else (q.new_zeros(0), q.new_zeros(0))))
-    out, mean, var = checkpoint(core, q, k, v, use_reentrant=False)
-    return out, None, ((mean, var, B * T * T) if mean.numel() else None)
+        res = folded_attention(replace(call, q=q, k=k, v=v))
+        return res.out, (q.new_zeros(0) if res.sq is None else res.sq)
+    out, sq = checkpoint(core, call.q, call.k, call.v, use_reentrant=False)
+    return CoreOut(out, None, sq if sq.numel() else None)
 
 CORES = {'folded': folded_attention, 'mapless': mapless_attention, 'checkpoint': checkpointed_attention}

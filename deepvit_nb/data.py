@@ -12,14 +12,13 @@ from torch.utils.data import Dataset, Sampler
 from torchvision import datasets
 from torchvision.transforms import v2, InterpolationMode
 from PIL import Image
-from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_MNIST', 'FASHION_MNIST_SHA256', 'IMG_EXTENSIONS', 'MEAN', 'STD',
            'derive_seed', 'EpochSampler', 'AugmentedDataset', 'read_idx', 'fashion_mnist_cache', 'verified_files',
            'fashion_mnist_files', 'TensorImages', 'fashion_mnist', 'CheckedImageFolder', 'readable',
-           'unreadable_images', 'write_imagefolder', 'class_labels', 'sample_indices', 'sample_subset',
+           'unreadable_images', 'write_imagefolder', 'class_labels', 'sample_indices', 'sample_subset', 'normalize',
            'imagenet_train_transform', 'eval_transform', 'small_train_transform', 'small_eval_transform',
            'evaluation_images', 'smooth_one_hot', 'mix_batch']
 
@@ -132,12 +131,19 @@ def _debian_package(cache:Path):
 # %% ../nbs/04_data.ipynb #bb494d75
 _SERVED = {}   # folder → verified files: each source is checked once per process
 
-def fashion_mnist_files(root:str|Path|None=None, # a folder with the IDX files, tried first
+def fashion_mnist_files(root:str|Path|None=None, # a folder with the IDX files: used, or refused with the reason
                         download:bool=True): # fetch them (canonical download, then Debian's package) if no copy is found
-    "The four Fashion-MNIST files from the first source that has them, verified: `{'train': (images, labels), 'test': ...}`."
+    "The four Fashion-MNIST files, verified, from `root` or else the first source that has them: `{'train': (images, labels), 'test': ...}`."
+    if root:       # the user named a folder: it is used or refused, never replaced by another copy
+        if not Path(root).is_dir(): raise FileNotFoundError(f"data_dir {root}: folder not found")
+        try: files = _SERVED.get(Path(root)) or verified_files(root)
+        except FileNotFoundError as e: raise FileNotFoundError(f"data_dir {root}: {e}") from None
+        except ValueError as e: raise ValueError(f"data_dir {root}: {e}") from None
+        if Path(root) not in _SERVED: print(f"Fashion-MNIST from the folder {root}", file=sys.stderr)
+        _SERVED[Path(root)] = files
+        return files
     cache = fashion_mnist_cache()
-    sources = [(f"the folder {root}", lambda: Path(root))] if root else []
-    sources += [(f"the cache {cache}", lambda: cache), (f"Debian's copy {DEBIAN_FASHION_MNIST}", lambda: DEBIAN_FASHION_MNIST)]
+    sources = [(f"the cache {cache}", lambda: cache), (f"Debian's copy {DEBIAN_FASHION_MNIST}", lambda: DEBIAN_FASHION_MNIST)]
     if download: sources += [(f"the canonical download into {cache}", lambda: _download(cache)),
                              (f"Debian's package, fetched into {cache}", lambda: _debian_package(cache))]
     tried = []
@@ -209,23 +215,22 @@ class CheckedImageFolder(datasets.ImageFolder):
                 warnings.warn(f"{e}; skipped")
         raise OSError(f"no readable image in {self.root}")
 
+    def drop_unreadable(self):
+        "Leave out the files that fail `readable`; returns {path: reason}."
+        bad = {}
+        for path, _ in tqdm(self.samples, desc=f'checking {self.root}', unit='img', leave=False, disable=len(self.samples) < 5000):
+            if (why := readable(path)) is not None: bad[path] = why
+        if bad:
+            self.samples = [s for s in self.samples if s[0] not in bad]
+            self.imgs, self.targets = self.samples, [t for _, t in self.samples]
+        return bad
+
 # %% ../nbs/04_data.ipynb #a355037c
 def readable(path) -> str|None:
     "None if PIL can open and verify the image file at `path`, else the reason it cannot."
     try:
         with Image.open(path) as im: im.verify()
     except Exception as e: return f"{type(e).__name__}: {e}"
-
-@patch
-def drop_unreadable(self:CheckedImageFolder):
-    "Leave out the files that fail `readable`; returns {path: reason}."
-    bad = {}
-    for path, _ in tqdm(self.samples, desc=f'checking {self.root}', unit='img', leave=False, disable=len(self.samples) < 5000):
-        if (why := readable(path)) is not None: bad[path] = why
-    if bad:
-        self.samples = [s for s in self.samples if s[0] not in bad]
-        self.imgs, self.targets = self.samples, [t for _, t in self.samples]
-    return bad
 
 def unreadable_images(ds):
     "{'skipped': paths left out when the folder was opened, 'failed': files that failed later} of a (wrapped) folder."
@@ -280,34 +285,39 @@ def sample_subset(ds, n:int, seed:int):
     return torch.utils.data.Subset(ds, sample_indices(ds, n, seed)) if n else ds
 
 # %% ../nbs/04_data.ipynb #6ed86d07
-MEAN = STD = (0.5, 0.5, 0.5)
+MEAN = STD = 0.5            # the official normalisation, on every channel: pixels in [0, 1] → [-1, 1]
+
+def normalize(in_chans:int=3):
+    "The official normalisation for `in_chans`-channel float images."
+    return v2.Normalize([MEAN] * in_chans, [STD] * in_chans)
 
 def imagenet_train_transform(img_size:int=224, scale=(0.08, 1.), hflip:float=0.5,
                              randaug_magnitude:int=9, # 0 turns RandAugment off (and colour jitter on)
-                             color_jitter:float=0.4, reprob:float=0.25, mean=MEAN, std=STD):
+                             color_jitter:float=0.4, reprob:float=0.25):
     "The official training augmentation for PIL images (see the table above)."
     crops = [v2.RandomResizedCrop(img_size, scale=scale, ratio=(3/4, 4/3), interpolation=m, antialias=True)
              for m in (InterpolationMode.BILINEAR, InterpolationMode.BICUBIC)]
     ops = [v2.ToImage(), v2.RandomChoice(crops), v2.RandomHorizontalFlip(hflip)]
     if randaug_magnitude: ops.append(v2.RandAugment(num_ops=2, magnitude=randaug_magnitude))
     elif color_jitter: ops.append(v2.ColorJitter(color_jitter, color_jitter, color_jitter))
-    ops += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
+    ops += [v2.ToDtype(torch.float32, scale=True), normalize(3)]
     if reprob: ops.append(v2.RandomErasing(reprob, value='random'))
     return v2.Compose(ops)
 
-def eval_transform(img_size:int=224, crop_pct:float=0.9, mean=MEAN, std=STD):
+def eval_transform(img_size:int=224, crop_pct:float=0.9):
     "Resize to img_size/crop_pct (bicubic, on the PIL image as timm does), centre crop, normalise."
     return v2.Compose([v2.Resize(int(img_size / crop_pct), interpolation=InterpolationMode.BICUBIC, antialias=True),
-                       v2.CenterCrop(img_size), v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+                       v2.CenterCrop(img_size), v2.ToImage(), v2.ToDtype(torch.float32, scale=True), normalize(3)])
 
 # %% ../nbs/04_data.ipynb #811bf392
-def small_train_transform(img_size:int, pad:int=2, hflip:float=0.5, mean=(0.5,), std=(0.5,)):
+def small_train_transform(img_size:int, pad:int=2, hflip:float=0.5):
     "Random shift (pad and crop) and flip for small uint8 tensor images."
     return v2.Compose([v2.RandomCrop(img_size, padding=pad), v2.RandomHorizontalFlip(hflip),
-                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+                       v2.ToDtype(torch.float32, scale=True), normalize(1)])
 
-def small_eval_transform(mean=(0.5,), std=(0.5,)):
-    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+def small_eval_transform():
+    "Grey uint8 tensor images as the model takes them: floats, normalised."
+    return v2.Compose([v2.ToDtype(torch.float32, scale=True), normalize(1)])
 
 # %% ../nbs/04_data.ipynb #bd427eb4
 def evaluation_images(data:str, # 'fashion-mnist' or an ImageFolder root
@@ -318,7 +328,7 @@ def evaluation_images(data:str, # 'fashion-mnist' or an ImageFolder root
         ops = [v2.ToDtype(torch.float32, scale=True)]
         if img_size != 28: ops.append(v2.Resize(img_size, antialias=True))
         if in_chans == 3: ops.append(v2.Lambda(lambda t: t.expand(3, -1, -1)))
-        ops.append(v2.Normalize([0.5] * in_chans, [0.5] * in_chans))
+        ops.append(normalize(in_chans))
         ds = AugmentedDataset(fashion_mnist('test'), v2.Compose(ops))
     else:
         root = Path(data)

@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['AVAILABLE', 'CONFIGS', 'LAUNCH_OPTIONS', 'INTERPRETER_TILES', 'kernel', 'build', 'use_interpreter', 'jit_kernel',
-           'head_group', 'dot_precision', 'fits', 'attention_forward', 'attention_backward', 'KernelAttention',
-           'qk_passes', 'fused_attention']
+           'head_group', 'dot_precision', 'fits', 'device_refusal', 'attention_forward', 'attention_backward',
+           'KernelAttention', 'qk_passes', 'fused_attention']
 
 # %% ../nbs/07_fused_reattention.ipynb #f9c3bc5a
 import ast, inspect, types   # no `from __future__ import annotations`: Triton reads `tl.constexpr` annotations as objects
 import torch
+from .contract import CoreCall, CoreOut, heads_last, finish, refuse
 try:
     import triton
     import triton.language as tl
@@ -314,19 +315,18 @@ def fits(q):
     H, D = q.shape[1], q.shape[-1]
     return H <= 16 and D <= 64 and (q.dtype != torch.float32 or dot_precision(q.dtype) == 'tf32')
 
-def _heads_last(like, dtype=None):
-    "An empty (B, H, T, d) tensor stored as (B, T, H, d): merging the heads afterwards is a free view."
-    B, H, T, D = like.shape
-    return like.new_empty(B, T, H, D, dtype=dtype).transpose(1, 2)
+def device_refusal(q):
+    "Why the kernels cannot take q's device now, or None: CUDA tensors compiled, or CPU tensors in Triton's interpreter."
+    interpret = _MODE.get('interpret')
+    if q.is_cuda: return "the kernels run in Triton's interpreter (use_interpreter): CPU tensors only" if interpret else None
+    if not interpret: return (f"the Triton kernels need CUDA tensors, got {q.device}; "
+                              "deepvit_nb.fused.use_interpreter() runs them on CPU tensors (slowly, for tests)")
 
 def _check(q, k, v):
     "Refuse inputs the kernels cannot take; build the kernels on the first launch on CUDA tensors."
     _need_triton()
     if q.is_cuda and not _MODE: build(interpret=False)
-    if _MODE.get('interpret') in (None, q.is_cuda):
-        raise ValueError(f"the Triton kernels need CUDA tensors, got {q.device}; call "
-                         "deepvit_nb.fused.use_interpreter() to run them on CPU tensors (slowly, for tests)"
-                         if not q.is_cuda else "the kernels run in Triton's interpreter (use_interpreter): CPU tensors only")
+    if why := device_refusal(q): raise ValueError(why)
     if not (q.shape == k.shape == v.shape) or q.dim() != 4:
         raise ValueError(f"q, k, v must have one (B, H, T, d) shape, got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     return dict(H=q.shape[1], DP=max(16, triton.next_power_of_2(q.shape[-1])), PREC=dot_precision(q.dtype))
@@ -336,9 +336,9 @@ def _most_programs(T:int, name:str):
     "Query tiles per image at the smallest BM any config of `name` may take: the slots of its partial sums."
     return triton.cdiv(T, min(c['BM'] for c in CONFIGS[name] + [INTERPRETER_TILES[name]]))
 
-def attention_forward(q, k, v, theta, scale:float, with_var:bool, a=None, c=None):
-    """The two forward passes: ℓ (B, H, T); then U_g = (Σ_h Θ[g,h](A_h − 1/T)) V_g, stored heads-last, and with `with_var`
-    var_g = mean of the mixed maps' squares (H,). Given `a` and `c`, the output O = a·U + c·ΣV instead of U. → (ℓ, U or O, var)"""
+def attention_forward(q, k, v, theta, scale:float, with_sq:bool, a=None, c=None):
+    """The two forward passes: ℓ (B, H, T); then U_g = (Σ_h Θ[g,h]·(A_h − 1/T)) V_g, stored heads-last, and with `with_sq`
+    Σ M_g², the sum of the mixed maps' squares (H,). Given `a` and `c`, the output O = a·U + c·ΣV instead of U. → (ℓ, U or O, Σ M²)"""
     meta = _check(q, k, v)
     B, H, T, D = q.shape
     lse = q.new_empty(B, H, T, dtype=torch.float32)
@@ -346,25 +346,25 @@ def attention_forward(q, k, v, theta, scale:float, with_var:bool, a=None, c=None
     th = theta.float().contiguous()
     affine = a is not None
     a, c = (a.float().contiguous(), c.float().contiguous()) if affine else (th, th)   # unread without AFFINE
-    out = _heads_last(v)
+    out = heads_last(v)
     part = q.new_zeros(B * _most_programs(T, 'mix_fwd'), H, dtype=torch.float32)
     _launch('mix_fwd', lambda t: (triton.cdiv(T, t['BM']), B, H // t['HG']), q, k, v, lse, th, a, c, out, part,
-            *_strides(q), *_strides(k), *_strides(v), *_strides(out), T, D, scale, WITH_VAR=with_var, AFFINE=affine, **meta)
-    return lse, out, (part.sum(0) / (B * T * T) if with_var else None)
+            *_strides(q), *_strides(k), *_strides(v), *_strides(out), T, D, scale, WITH_VAR=with_sq, AFFINE=affine, **meta)
+    return lse, out, (part.sum(0) if with_sq else None)
 
 # %% ../nbs/07_fused_reattention.ipynb #3f85f223
-def attention_backward(q, k, v, theta, scale:float, lse, dU, dvar=None):
-    "The two backward passes: dQ, dK, dV and dΘ from the upstream gradients of U and (None if unused) of var."
+def attention_backward(q, k, v, theta, scale:float, lse, dU, dsq=None):
+    "The two backward passes: dQ, dK, dV and dΘ from the upstream gradients of U and (None if unused) of Σ M²."
     meta = _check(q, k, v)
     B, H, T, D = q.shape
     th = theta.float().contiguous()
-    dvar = q.new_zeros(H, dtype=torch.float32) if dvar is None else (dvar.float() / (B * T * T)).contiguous()
+    dvar = q.new_zeros(H, dtype=torch.float32) if dsq is None else dsq.float().contiguous()
     if dU.stride(-1) != 1: dU = dU.contiguous()
     delta = q.new_empty(B, H, T, dtype=torch.float32)
     dth = q.new_zeros(B * _most_programs(T, 'bwd_rows'), H, H, dtype=torch.float32)
     _launch('bwd_rows', lambda t: (triton.cdiv(T, t['BM']), B), q, k, v, dU, lse, th, dvar, delta, dth,
             *_strides(q), *_strides(k), *_strides(v), *_strides(dU), T, D, scale, **meta)
-    dq, dk, dv = _heads_last(q, torch.float32).zero_(), _heads_last(k), _heads_last(v)
+    dq, dk, dv = heads_last(q, torch.float32).zero_(), heads_last(k), heads_last(v)
     _launch('bwd_cols', lambda t: (triton.cdiv(T, t['BN']), B), q, k, v, dU, lse, th, dvar, delta, dq, dk, dv,
             *_strides(q), *_strides(k), *_strides(v), *_strides(dU), *_strides(dq), *_strides(dk), *_strides(dv),
             T, D, scale, **meta)
@@ -372,18 +372,18 @@ def attention_backward(q, k, v, theta, scale:float, lse, dU, dvar=None):
 
 # %% ../nbs/07_fused_reattention.ipynb #8b548aa0
 class KernelAttention(torch.autograd.Function):
-    "(q, k, v, Θ, scale, with_var) → (U, var or None) by `attention_forward`, with its backward by `attention_backward`."
+    "(q, k, v, Θ, scale, with_sq) → (U, Σ M² or None) by `attention_forward`, with its backward by `attention_backward`."
     @staticmethod
-    def forward(ctx, q, k, v, theta, scale, with_var):
-        lse, U, var = attention_forward(q, k, v, theta, scale, with_var)
+    def forward(ctx, q, k, v, theta, scale, with_sq):
+        lse, U, sq = attention_forward(q, k, v, theta, scale, with_sq)
         ctx.save_for_backward(q, k, v, theta, lse)
         ctx.scale = scale
-        return U, var
+        return U, sq
 
     @staticmethod
-    def backward(ctx, dU, dvar):
+    def backward(ctx, dU, dsq):
         q, k, v, theta, lse = ctx.saved_tensors
-        dq, dk, dv, dtheta = attention_backward(q, k, v, theta, ctx.scale, lse, dU, dvar)
+        dq, dk, dv, dtheta = attention_backward(q, k, v, theta, ctx.scale, lse, dU, dsq)
         return dq, dk, dv, dtheta, None, None
 
 # %% ../nbs/07_fused_reattention.ipynb #4bcc8478
@@ -405,14 +405,13 @@ def qk_passes(name:str):
                for loop in loops)
 
 # %% ../nbs/07_fused_reattention.ipynb #5d4bf832
-def fused_attention(q, k, v, theta, scale:float, affine, with_cov:bool, dropout=None):
-    "Re-attention's core by the kernels, as chapter 01b's cores: → (per-head outputs, None, batch statistics)."
-    B, H, T, _ = q.shape
+def fused_attention(call:CoreCall):
+    "Re-attention's core by the kernels, for a `CoreCall` as chapter 01b's cores take it: → `CoreOut` (no maps, no dropout)."
+    refuse(call, 'triton')
+    q, k, v, theta = call.q, call.k, call.v, call.theta
     with torch.autocast(q.device.type, enabled=False):
-        if not (with_cov or torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, theta))):
-            a, c, _ = affine(theta, None, T)               # running statistics and no gradient: Norm applied in the kernel
-            return attention_forward(q, k, v, theta, scale, False, a, c)[1], None, None
-        U, var = KernelAttention.apply(q, k, v, theta, scale, with_cov)
-        a, c, stats = affine(theta, var, T)
-        out = U * a.view(1, -1, 1, 1).to(U.dtype) + c.view(1, -1, 1, 1).to(U.dtype) * v.sum(2, keepdim=True)
-    return out, None, (*stats, B * T * T) if stats else None
+        needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, theta, *(call.affine or ())))
+        if call.affine is not None and not (call.stats or needs_grad):      # the Norm applied inside the kernel
+            return CoreOut(attention_forward(q, k, v, theta, call.scale, False, *call.affine)[1])
+        U, sq = KernelAttention.apply(q, k, v, theta, call.scale, call.stats)
+        return finish(call, U, None, sq)

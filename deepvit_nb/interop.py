@@ -5,15 +5,19 @@
 # %% ../nbs/09_interop.ipynb #32acf8e7
 from __future__ import annotations
 import argparse, inspect, sys, warnings
+from contextlib import contextmanager
 from pathlib import Path
 import torch
+import torch.nn as nn
 import yaml
-from .models import (DeepViT, MODEL_CONFIGS, checkpoint_overrides, create_model, list_models,
+from .models import (DeepViT, MODEL_CONFIGS, checkpoint_overrides, create_model, input_spec, list_models,
                                load_checkpoint, read_state_dict, resize_pos_embed)
+from .data import MEAN, STD
 
 # %% auto #0
 __all__ = ['OFFICIAL_WEIGHTS', 'timm_pretrained_cfg', 'timm_entrypoint', 'register_timm_models', 'convert_parser',
-           'convert_checkpoint', 'convert_main', 'example_images', 'export_onnx', 'onnx_max_error', 'export_program']
+           'convert_checkpoint', 'configuration_name', 'convert_main', 'example_images', 'evaluating', 'export_onnx',
+           'onnx_max_error', 'export_program']
 
 # %% ../nbs/09_interop.ipynb #aeeaa329
 def _need(module:str, extra:str):
@@ -30,11 +34,11 @@ OFFICIAL_WEIGHTS = {   # the official README's download links (Google Drive; no 
 def timm_pretrained_cfg(name:str):
     "timm's `pretrained_cfg` for one of our configurations: the official evaluation pipeline, and where weights are."
     c = MODEL_CONFIGS[name]
-    size, chans = c['img_size'], c.get('in_chans', 3)
+    size, chans = input_spec(name)
     ours = size < 64                                   # the small configurations are this project's own
     return dict(url='', num_classes=c['num_classes'], input_size=(chans, size, size), fixed_input_size=True,
                 pool_size=None, interpolation='bicubic', crop_pct=1.0 if ours or size > 224 else 0.9, crop_mode='center',
-                mean=(0.5,) * chans, std=(0.5,) * chans, classifier='head',
+                mean=(MEAN,) * chans, std=(STD,) * chans, classifier='head',
                 first_conv='patch_embed.conv1' if c.get('stem') == 'conv' else 'patch_embed.proj',
                 origin_url='https://github.com/deepvit-nb/deepvit_nb' if ours else
                            OFFICIAL_WEIGHTS.get(name, 'https://github.com/zhoudaquan/dvit_repo'),
@@ -121,6 +125,12 @@ def convert_checkpoint(checkpoint, out, model:str, ema:bool=False, settings:dict
     net.eval().save_pretrained(out)
     return net
 
+def configuration_name(config:dict):
+    "The named configuration whose arguments `config` (a `config.json`'s) equals, or None."
+    defaults = {k: p.default for k, p in inspect.signature(DeepViT.__init__).parameters.items() if k != 'self'}
+    full = {**defaults, **config}
+    return next((n for n in list_models() if {**defaults, **MODEL_CONFIGS[n]} == full), None)
+
 # %% ../nbs/09_interop.ipynb #b82a4b1c
 def convert_main(argv=None):
     "Entry point of `deepvit_convert`."
@@ -129,7 +139,11 @@ def convert_main(argv=None):
     except (ValueError, KeyError, OSError) as e:
         print(f"deepvit_convert: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr); return 2
     c = net._hub_mixin_config
-    print(f"wrote {args.out}/config.json and model.safetensors: {args.model}, {c['num_classes']} classes, "
+    named = configuration_name({k: v for k, v in c.items() if k not in ('fold', 'recompute', 'backend')})
+    changed = {k: v for k, v in c.items() if k != 'num_classes' and MODEL_CONFIGS[args.model].get(k, v) != v}
+    shape = args.model if not changed else (f"{args.model} with {', '.join(f'{k}={v}' for k, v in changed.items())}"
+                                            + (f" (that is {named})" if named else ''))
+    print(f"wrote {args.out}/config.json and model.safetensors: {shape}, {c['num_classes']} classes, "
           f"{c['img_size']} px, {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M parameters, "
           f"{'EMA' if args.ema else 'state_dict'} weights of {args.checkpoint}")
     return 0
@@ -144,11 +158,17 @@ def example_images(model:DeepViT, batch:int=2, seed:int=0):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(batch, model.in_chans, model.img_size, model.img_size, generator=g)
 
+@contextmanager
+def evaluating(model:nn.Module):
+    "`model` in eval mode inside the block, and back in the mode it was in after it (exporting must not change a model)."
+    was = model.training
+    try: yield model.eval()
+    finally: model.train(was)
+
 def export_onnx(model:DeepViT, path, batch:int=2):
     "Export `model` in eval mode to ONNX (dynamo exporter), input 'images' with a free batch axis, output 'logits'."
     _need('onnxscript', 'onnx')
-    model = model.eval()
-    with warnings.catch_warnings():
+    with evaluating(model), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         program = torch.onnx.export(model, (example_images(model, batch),), dynamo=True, dynamic_shapes=_free_batch(),
                                     input_names=['images'], output_names=['logits'], verbose=False)
@@ -159,9 +179,9 @@ def onnx_max_error(path, model:DeepViT, x:torch.Tensor):
     "Largest absolute difference between ONNX Runtime's logits (CPU) and PyTorch's for images `x`."
     session = _need('onnxruntime', 'onnx').InferenceSession(str(path), providers=['CPUExecutionProvider'])
     theirs = torch.from_numpy(session.run(['logits'], {'images': x.numpy()})[0])
-    with torch.no_grad(): return (theirs - model.eval()(x)).abs().max().item()
+    with torch.no_grad(), evaluating(model): return (theirs - model(x)).abs().max().item()
 
 # %% ../nbs/09_interop.ipynb #e5c5d33b
 def export_program(model:DeepViT, batch:int=2):
     "`torch.export.export` of `model` in eval mode, with a free batch axis."
-    return torch.export.export(model.eval(), (example_images(model, batch),), dynamic_shapes=_free_batch())
+    with evaluating(model): return torch.export.export(model, (example_images(model, batch),), dynamic_shapes=_free_batch())

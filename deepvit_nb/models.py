@@ -4,13 +4,13 @@
 
 # %% ../nbs/02_models.ipynb #4ab9dd23
 from __future__ import annotations
-import inspect, math
+import inspect, json, math
 from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
-from fastcore.basics import patch
+from torch.utils.checkpoint import checkpoint
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -19,8 +19,9 @@ from .attention import MultiHeadSelfAttention, ReAttention
 
 # %% auto #0
 __all__ = ['HUB_CARD', 'MODEL_CONFIGS', 'check_images', 'PatchEmbed', 'ConvStem', 'DropPath', 'Mlp', 'Block', 'reattention_flags',
-           'DeepViT', 'take_indices', 'list_models', 'create_model', 'CheckpointMismatchError', 'read_state_dict',
-           'load_checkpoint', 'checkpoint_overrides', 'recalibrate_batchnorm', 'resize_pos_embed', 'load_pretrained']
+           'DeepViT', 'take_indices', 'list_models', 'create_model', 'input_spec', 'CheckpointMismatchError',
+           'read_state_dict', 'load_checkpoint', 'checkpoint_overrides', 'recalibrate_batchnorm', 'resize_pos_embed',
+           'load_pretrained']
 
 # %% ../nbs/02_models.ipynb #d36dd622
 def check_images(x, in_chans:int, img_size:int):
@@ -141,7 +142,9 @@ HUB_CARD = dict(library_name='deepvit_nb', license='apache-2.0', pipeline_tag='i
 
 # %% ../nbs/02_models.ipynb #2a43d374
 class DeepViT(nn.Module, PyTorchModelHubMixin, **HUB_CARD):
-    "DeepViT (and plain ViT with `re_attention=False`), with the official code's state-dict names."
+    "DeepViT (and plain ViT with `re_attention=False`), with the official code's state-dict names and timm's model interface."
+    num_prefix_tokens = 1                  # the class token, before the patch tokens
+
     def __init__(self,
                  img_size:int=224, patch_size:int=16, in_chans:int=3,
                  num_classes:int=1000, # 0 gives a feature extractor (no head)
@@ -161,7 +164,8 @@ class DeepViT(nn.Module, PyTorchModelHubMixin, **HUB_CARD):
         if stem not in stems: raise ValueError(f"stem {stem!r} is not one of {sorted(stems)}")
         self.re_attention = reattention_flags(re_attention, depth)
         self.num_classes, self.num_features = num_classes, embed_dim
-        self.embed_dim, self.img_size, self.in_chans = embed_dim, img_size, in_chans
+        self.embed_dim, self.head_hidden_size, self.img_size, self.in_chans = embed_dim, embed_dim, img_size, in_chans
+        self.global_pool, self.grad_checkpointing = 'token', False
         self.patch_embed = stems[stem](img_size, patch_size, in_chans, embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches + 1, embed_dim))
@@ -177,67 +181,150 @@ class DeepViT(nn.Module, PyTorchModelHubMixin, **HUB_CARD):
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
         self.init_weights()
 
-# %% ../nbs/02_models.ipynb #54410dd4
-@patch
-def init_weights(self:DeepViT):
-    "The official initialisation (see above)."
-    nn.init.trunc_normal_(self.pos_embed, std=.02)
-    nn.init.trunc_normal_(self.cls_token, std=.02)
-    for m in self.modules():
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=.02)
-            if m.bias is not None: nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
+    def init_weights(self):
+        "The official initialisation: truncated normal (σ = 0.02) for the embeddings and `Linear` weights, zero biases."
+        nn.init.trunc_normal_(self.pos_embed, std=.02)
+        nn.init.trunc_normal_(self.cls_token, std=.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=.02)
+                if m.bias is not None: nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
 
-# %% ../nbs/02_models.ipynb #1acbb612
-@patch
-def embed(self:DeepViT, x):
-    "Images (B, C, H, W) → tokens (B, 1+N, C): patches, the class token in front, position embedding added."
-    x = self.patch_embed(x)
-    return self.pos_drop(torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed)
+    # the forward pass, split as timm splits it
+    def embed(self, x):
+        "Images (B, C, H, W) → tokens (B, 1+N, C): patches, the class token in front, position embedding added."
+        x = self.patch_embed(x)
+        return self.pos_drop(torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed)
 
-@patch
-def forward_features(self:DeepViT, x, return_attention:bool=False):
-    "Images (B, C, H, W) → normalised tokens (B, 1+N, C) [, list of per-block maps]."
-    x = self.embed(x)
-    maps = []
-    for block in self.blocks:
-        if return_attention:
-            x, attn = block(x, return_attention=True)
-            maps.append(attn)
-        else: x = block(x)
-    x = self.norm(x)
-    return (x, maps) if return_attention else x
+    def forward_features(self, x, return_attention:bool=False):
+        "Images (B, C, H, W) → normalised tokens (B, 1+N, C) [, list of per-block maps]."
+        x, maps = self.embed(x), []
+        for block in self.blocks:
+            if return_attention:
+                x, attn = block(x, return_attention=True)
+                maps.append(attn)
+            elif self.grad_checkpointing and torch.is_grad_enabled(): x = checkpoint(block, x, use_reentrant=False)
+            else: x = block(x)
+        x = self.norm(x)
+        return (x, maps) if return_attention else x
 
-@patch
-def forward_head(self:DeepViT, x, pre_logits:bool=False):
-    "Tokens → logits from the class token (or the pooled features with `pre_logits`)."
-    x = x[:, 0]
-    return x if pre_logits else self.head(x)
+    def forward_head(self, x, pre_logits:bool=False):
+        "Tokens → logits from the pooled tokens (`global_pool`: the class token, the patch tokens' mean, or none); `pre_logits`: the pooled features."
+        x = x[:, 0] if self.global_pool == 'token' else x[:, self.num_prefix_tokens:].mean(1) if self.global_pool == 'avg' else x
+        return x if pre_logits else self.head(x)
 
-@patch
-def forward(self:DeepViT,
-            x, # images, (B, in_chans, img_size, img_size)
-            return_attention:bool=False): # also return the list of per-block maps
-    "Logits, or `(logits, maps)`."
-    if not return_attention: return self.forward_head(self.forward_features(x))
-    x, maps = self.forward_features(x, return_attention=True)
-    return self.forward_head(x), maps
+    def forward(self, x, # images, (B, in_chans, img_size, img_size)
+                return_attention:bool=False): # also return the list of per-block maps
+        "Logits, or `(logits, maps)`."
+        if not return_attention: return self.forward_head(self.forward_features(x))
+        x, maps = self.forward_features(x, return_attention=True)
+        return self.forward_head(x), maps
 
-# %% ../nbs/02_models.ipynb #ca2a7257
-@patch
-def no_weight_decay(self:DeepViT):
-    "Parameter names that the official recipe exempts from weight decay."
-    return {'pos_embed', 'cls_token'}
+    # intermediate features (timm's feature API)
+    def forward_intermediates(self, x, indices=None, # None: every block; n: the last n; or a list of block indices
+                              norm:bool=False, # apply the final LayerNorm to each
+                              output_fmt:str='NCHW', # 'NCHW' grids or 'NLC' token sequences
+                              intermediates_only:bool=False, return_prefix_tokens:bool=False, stop_early:bool=False):
+        "Patch tokens after the chosen blocks, timm's way; and the final tokens unless `intermediates_only`."
+        if output_fmt not in ('NCHW', 'NLC'): raise ValueError(f"output_fmt {output_fmt!r} is not 'NCHW' or 'NLC'")
+        take = take_indices(len(self.blocks), indices)
+        B, x = x.shape[0], self.embed(x)
+        outs = []
+        for i, block in enumerate(self.blocks[:max(take) + 1] if stop_early or intermediates_only else self.blocks):
+            x = block(x)
+            if i not in take: continue
+            y = self.norm(x) if norm else x
+            cls, y = y[:, :1], y[:, 1:]
+            if output_fmt == 'NCHW':
+                side = math.isqrt(y.shape[1])
+                y = y.reshape(B, side, side, -1).permute(0, 3, 1, 2).contiguous()
+            outs.append((y, cls) if return_prefix_tokens else y)
+        return outs if intermediates_only else (self.norm(x), outs)
 
-@patch
-def reset_classifier(self:DeepViT, num_classes:int):
-    "Replace the head (e.g. to fine-tune on another label set); 0 removes it."
-    self.num_classes = num_classes
-    self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
-    if num_classes > 0:
-        nn.init.trunc_normal_(self.head.weight, std=.02); nn.init.zeros_(self.head.bias)
+    def prune_intermediate_layers(self, indices=1, prune_norm:bool=False, prune_head:bool=True):
+        "Drop the blocks after the last one `indices` names (and the norm, the head): timm's feature API."
+        take = take_indices(len(self.blocks), indices)
+        keep = max(take) + 1
+        self.blocks, self.re_attention, self.feature_info = self.blocks[:keep], self.re_attention[:keep], self.feature_info[:keep]
+        if prune_norm: self.norm = nn.Identity()
+        if prune_head: self.reset_classifier(0)
+        return take
+
+    # what timm's train.py asks of a model
+    def get_classifier(self):
+        "The head (an `nn.Identity` when there is none)."
+        return self.head
+
+    def reset_classifier(self, num_classes:int, global_pool:str|None=None):
+        "Replace the head (e.g. to fine-tune on another label set; 0 removes it), and optionally the pooling: 'token', 'avg' or ''."
+        if global_pool is not None:
+            if global_pool not in ('token', 'avg', ''): raise ValueError(f"global_pool {global_pool!r} is not 'token', 'avg' or ''")
+            self.global_pool = global_pool
+        self.num_classes = num_classes
+        self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        if num_classes > 0:
+            nn.init.trunc_normal_(self.head.weight, std=.02); nn.init.zeros_(self.head.bias)
+
+    def no_weight_decay(self):
+        "Parameter names that the official recipe exempts from weight decay."
+        return {'pos_embed', 'cls_token'}
+
+    def set_grad_checkpointing(self, enable:bool=True):
+        "Activation checkpointing per block in training: each block's activations recomputed in the backward pass."
+        self.grad_checkpointing = enable
+
+    def group_matcher(self, coarse:bool=False):
+        "Parameter groups by depth, for layer-wise learning-rate decay: the embeddings first, then each block, the final norm last."
+        return dict(stem=r'^cls_token|^pos_embed|^patch_embed',
+                    blocks=r'^blocks\.(\d+)' if coarse else [(r'^blocks\.(\d+)', None), (r'^norm', (99999,))])
+
+    # Hub-style folders: `save_pretrained` is the mixin's; loading is as strict as `load_checkpoint`
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, # a folder written by save_pretrained, or a Hub repo id
+                        **kwargs):
+        "A model from a Hub-style folder (`config.json` + `model.safetensors`); paths that do not exist are named."
+        name = str(pretrained_model_name_or_path)
+        path = Path(name).expanduser()
+        if path.is_file(): raise NotADirectoryError(f"{path} is a file: give the folder that holds config.json and model.safetensors")
+        looks_local = name.startswith(('.', '/', '~')) or name.count('/') != 1 or isinstance(pretrained_model_name_or_path, Path)
+        if not path.is_dir() and looks_local: raise FileNotFoundError(f"model folder not found: {path}")
+        if path.is_dir() and (path / 'config.json').is_file(): cls.read_config(path / 'config.json')   # refuses what it cannot build
+        return PyTorchModelHubMixin.from_pretrained.__func__(cls, str(path) if path.is_dir() else name, **kwargs)
+
+    @classmethod
+    def read_config(cls, file):
+        "The constructor's arguments in a `config.json`; a malformed file, or a key `DeepViT` does not take, is refused by name."
+        try: config = json.loads(Path(file).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{file}: not valid JSON ({e})") from None
+        if not isinstance(config, dict): raise ValueError(f"{file}: expected a JSON object of DeepViT's arguments")
+        known = set(inspect.signature(cls.__init__).parameters) - {'self'}
+        if unknown := sorted(set(config) - known):
+            raise ValueError(f"{file}: unknown key(s) {', '.join(map(repr, unknown))}: not arguments of DeepViT "
+                             f"({', '.join(sorted(known))})")
+        return config
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id:str, revision=None, cache_dir=None, force_download:bool=False,
+                         local_files_only:bool=False, token=None, map_location:str='cpu', strict:bool=True, **model_kwargs):
+        "Build from `config.json`'s arguments, then load `model.safetensors` (strictly unless `strict=False`)."
+        for k in ('proxies', 'resume_download'): model_kwargs.pop(k, None)   # older huggingface_hub passes these
+        folder = Path(model_id)
+        if folder.is_dir():
+            if not (folder / 'config.json').is_file():
+                raise FileNotFoundError(f"{folder} has no config.json: not a model folder written by save_pretrained")
+            file = folder / 'model.safetensors'
+            if not file.is_file(): raise FileNotFoundError(f"{folder} has no model.safetensors")
+        else:
+            file = Path(hf_hub_download(repo_id=model_id, filename='model.safetensors', revision=revision, cache_dir=cache_dir,
+                                        force_download=force_download, local_files_only=local_files_only, token=token))
+        model = cls(**model_kwargs)
+        try: sd = load_file(str(file), device=str(map_location))
+        except SafetensorError as e: raise ValueError(f"{file}: not a readable safetensors file ({e})") from None
+        if strict: load_checkpoint(model, sd, source=str(file))
+        else: model.load_state_dict(sd, strict=False)
+        return model.eval()
 
 # %% ../nbs/02_models.ipynb #4c5b61b2
 def take_indices(depth:int, indices=None):
@@ -250,38 +337,6 @@ def take_indices(depth:int, indices=None):
     bad = [i for i, t in zip(indices, take) if not 0 <= t < depth]
     if bad: raise ValueError(f"block indices {bad} out of range for a model of depth {depth}")
     return sorted(set(take))
-
-# %% ../nbs/02_models.ipynb #fda5210c
-@patch
-def forward_intermediates(self:DeepViT, x, indices=None, # None: every block; n: the last n; or a list of block indices
-                          norm:bool=False, # apply the final LayerNorm to each
-                          output_fmt:str='NCHW', # 'NCHW' grids or 'NLC' token sequences
-                          intermediates_only:bool=False, return_prefix_tokens:bool=False, stop_early:bool=False):
-    "Patch tokens after the chosen blocks, timm's way; and the final tokens unless `intermediates_only`."
-    if output_fmt not in ('NCHW', 'NLC'): raise ValueError(f"output_fmt {output_fmt!r} is not 'NCHW' or 'NLC'")
-    take = take_indices(len(self.blocks), indices)
-    B, x = x.shape[0], self.embed(x)
-    outs = []
-    for i, block in enumerate(self.blocks[:max(take) + 1] if stop_early or intermediates_only else self.blocks):
-        x = block(x)
-        if i not in take: continue
-        y = self.norm(x) if norm else x
-        cls, y = y[:, :1], y[:, 1:]
-        if output_fmt == 'NCHW':
-            side = math.isqrt(y.shape[1])
-            y = y.reshape(B, side, side, -1).permute(0, 3, 1, 2).contiguous()
-        outs.append((y, cls) if return_prefix_tokens else y)
-    return outs if intermediates_only else (self.norm(x), outs)
-
-@patch
-def prune_intermediate_layers(self:DeepViT, indices=1, prune_norm:bool=False, prune_head:bool=True):
-    "Drop the blocks after the last one `indices` names (and the norm, the head): timm's feature API."
-    take = take_indices(len(self.blocks), indices)
-    keep = max(take) + 1
-    self.blocks, self.re_attention, self.feature_info = self.blocks[:keep], self.re_attention[:keep], self.feature_info[:keep]
-    if prune_norm: self.norm = nn.Identity()
-    if prune_head: self.reset_classifier(0)
-    return take
 
 # %% ../nbs/02_models.ipynb #d41cec49
 _imagenet = dict(img_size=224, patch_size=16, num_classes=1000, embed_dim=384, num_heads=12,
@@ -325,6 +380,12 @@ def create_model(name:str, # one of list_models()
     elif pretrained: load_checkpoint(model, pretrained)
     return model
 
+def input_spec(name:str):
+    "(image size, channels) that configuration `name` takes: its own, else `DeepViT`'s defaults."
+    if name not in MODEL_CONFIGS: create_model(name)          # raises, listing the names
+    defaults = inspect.signature(DeepViT).parameters
+    return tuple(MODEL_CONFIGS[name].get(k, defaults[k].default) for k in ('img_size', 'in_chans'))
+
 # %% ../nbs/02_models.ipynb #97d0fc10
 class CheckpointMismatchError(ValueError):
     "A checkpoint whose keys or shapes do not fit the model."
@@ -357,8 +418,14 @@ def read_state_dict(checkpoint:str|Path|dict, # a file, a loaded training checkp
     source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else source or 'checkpoint'
     if isinstance(checkpoint, (str, Path)):
         path = Path(checkpoint)
+        if path.is_dir():                                 # a Hub-style folder: its weights file
+            if not (path / 'model.safetensors').is_file():
+                raise FileNotFoundError(f"{path} is a folder without model.safetensors: give a checkpoint file, or a folder "
+                                        f"written by save_pretrained (DeepViT.from_pretrained reads its config.json too)")
+            path = path / 'model.safetensors'
         if path.suffix == '.safetensors' and use_ema:     # training writes EMA weights to their own file
-            path, use_ema = path.with_name(path.stem + '_ema.safetensors'), False
+            if not path.stem.endswith('_ema'): path = path.with_name(path.stem + '_ema.safetensors')
+            use_ema = False
         if not path.is_file(): raise FileNotFoundError(f"checkpoint file not found: {path}")
         try: checkpoint = load_file(str(path)) if path.suffix == '.safetensors' else torch.load(path, map_location='cpu', weights_only=True)
         except Exception as e: raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
@@ -388,7 +455,7 @@ def load_checkpoint(model:nn.Module,
 def checkpoint_overrides(sd:dict, # a state dict (see read_state_dict)
                          name:str, # the configuration it was trained from
                          **given): # overrides known already (e.g. patch_size), kept as they are
-    "The `create_model` overrides that make `name` fit `sd`: classes, image size, channels, width, depth."
+    "The `create_model` overrides that make `name` fit `sd`: classes, stem and patch, image size, channels, width, depth, heads, Re-attention blocks."
     if name not in MODEL_CONFIGS: raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}")
     defaults = {k: p.default for k, p in inspect.signature(DeepViT.__init__).parameters.items() if k != 'self'}
     c, out = {**defaults, **MODEL_CONFIGS[name], **given}, {}
@@ -396,44 +463,26 @@ def checkpoint_overrides(sd:dict, # a state dict (see read_state_dict)
     if 'cls_token' in sd: out['embed_dim'] = sd['cls_token'].shape[-1]
     blocks = {int(k.split('.')[1]) for k in sd if k.startswith('blocks.')}
     if blocks: out['depth'] = max(blocks) + 1
-    if 'pos_embed' in sd: out['img_size'] = math.isqrt(sd['pos_embed'].shape[1] - 1) * c['patch_size']
+    if 'patch_embed.proj.weight' in sd:           # the stem, and its patch: the CNN stem halves the image before patchifying
+        conv = 'patch_embed.conv1.weight' in sd
+        out['stem'], out['patch_size'] = ('conv' if conv else 'patch'), sd['patch_embed.proj.weight'].shape[-1] * (2 if conv else 1)
+    patch = given.get('patch_size', out.get('patch_size', c['patch_size']))
+    if 'pos_embed' in sd: out['img_size'] = math.isqrt(sd['pos_embed'].shape[1] - 1) * patch
     first = sd.get('patch_embed.conv1.weight', sd.get('patch_embed.proj.weight'))
     if first is not None: out['in_chans'] = first.shape[1]
+    mixed = sorted(int(k.split('.')[1]) for k in sd if k.startswith('blocks.') and k.endswith('.attn.reatten_matrix.weight'))
+    depth = max(blocks) + 1 if blocks else c['depth']
+    try: deep = any(reattention_flags(c['re_attention'], depth))
+    except ValueError: deep = True
+    if mixed and deep:       # a DeepViT named for a DeepViT checkpoint (a plain ViT's name is never turned into one):
+        out['num_heads'] = sd[f'blocks.{mixed[0]}.attn.reatten_matrix.weight'].shape[0]        # Θ is H×H,
+        flags = [i in mixed for i in range(depth)]                                            # and the blocks that hold one
+        k = sum(flags)
+        out['re_attention'] = True if all(flags) else k if flags[-k:] == [True] * k and not any(flags[:-k]) else flags
+        try: same = reattention_flags(c['re_attention'], depth) == flags
+        except ValueError: same = False
+        if same: out['re_attention'] = c['re_attention']
     return {**{k: v for k, v in out.items() if v != c[k]}, **given}
-
-# %% ../nbs/02_models.ipynb #0cdb34c0
-@patch(cls_method=True)
-def _from_pretrained(cls:DeepViT, *, model_id:str, revision=None, cache_dir=None, force_download:bool=False,
-                     local_files_only:bool=False, token=None, map_location:str='cpu', strict:bool=True, **model_kwargs):
-    "Build from `config.json`'s arguments, then load `model.safetensors` (strictly unless `strict=False`)."
-    for k in ('proxies', 'resume_download'): model_kwargs.pop(k, None)   # older huggingface_hub passes these
-    folder = Path(model_id)
-    if folder.is_dir():
-        if not (folder / 'config.json').is_file():
-            raise FileNotFoundError(f"{folder} has no config.json: not a model folder written by save_pretrained")
-        file = folder / 'model.safetensors'
-        if not file.is_file(): raise FileNotFoundError(f"{folder} has no model.safetensors")
-    else:
-        file = Path(hf_hub_download(repo_id=model_id, filename='model.safetensors', revision=revision, cache_dir=cache_dir,
-                                    force_download=force_download, local_files_only=local_files_only, token=token))
-    model = cls(**model_kwargs)
-    try: sd = load_file(str(file), device=str(map_location))
-    except SafetensorError as e: raise ValueError(f"{file}: not a readable safetensors file ({e})") from None
-    if strict: load_checkpoint(model, sd, source=str(file))
-    else: model.load_state_dict(sd, strict=False)
-    return model.eval()
-
-# %% ../nbs/02_models.ipynb #7930bd0a
-@patch(cls_method=True)
-def from_pretrained(cls:DeepViT, pretrained_model_name_or_path, # a folder written by save_pretrained, or a Hub repo id
-                    **kwargs):
-    "A model from a Hub-style folder (`config.json` + `model.safetensors`); paths that do not exist are named."
-    name = str(pretrained_model_name_or_path)
-    path = Path(name).expanduser()
-    if path.is_file(): raise NotADirectoryError(f"{path} is a file: give the folder that holds config.json and model.safetensors")
-    looks_local = name.startswith(('.', '/', '~')) or name.count('/') != 1 or isinstance(pretrained_model_name_or_path, Path)
-    if not path.is_dir() and looks_local: raise FileNotFoundError(f"model folder not found: {path}")
-    return PyTorchModelHubMixin.from_pretrained.__func__(cls, str(path) if path.is_dir() else name, **kwargs)
 
 # %% ../nbs/02_models.ipynb #6519339a
 @torch.no_grad()

@@ -4,7 +4,9 @@
 
 # %% ../nbs/05_train.ipynb #d8dd3c07
 from __future__ import annotations
-import argparse, copy, csv, importlib.util, json, math, os, shutil, signal, sys, time
+import argparse, copy, csv, importlib.util, json, math, os, shutil, signal, socket, sys, time
+from contextlib import contextmanager
+from datetime import timedelta
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import numpy as np
@@ -17,26 +19,29 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from accelerate import Accelerator
-from accelerate.utils import set_seed
-from .models import MODEL_CONFIGS, create_model, load_checkpoint, load_pretrained, recalibrate_batchnorm
+from accelerate.utils import InitProcessGroupKwargs, broadcast_object_list, set_seed
+from .attention import ReAttention
+from .models import create_model, input_spec, load_checkpoint, load_pretrained, recalibrate_batchnorm
 from .data import (EpochSampler, AugmentedDataset, CheckedImageFolder, fashion_mnist, derive_seed,
                              imagenet_train_transform, eval_transform, small_train_transform,
                              small_eval_transform, mix_batch, smooth_one_hot, sample_indices, sample_subset,
                              unreadable_images)
 
 # %% auto #0
-__all__ = ['SAFE_ON_RESUME', 'METRIC_FIELDS', 'CRASH_AT_STEP', 'RUN_RECORDS', 'RunSettings', 'TrainConfig', 'make_config',
-           'config_values', 'load_config', 'saved_settings', 'resume_changes', 'lr_at', 'soft_cross_entropy',
+__all__ = ['SAFE_ON_RESUME', 'METRIC_FIELDS', 'CRASH_AT_STEP', 'RUN_RECORDS', 'TrainConfig', 'make_config', 'config_values',
+           'load_config', 'saved_settings', 'resume_changes', 'lr_at', 'soft_cross_entropy',
            'attention_similarity_penalty', 'param_groups', 'ModelEma', 'evaluate', 'build_data', 'TrainState',
-           'save_checkpoint', 'find_resume_checkpoint', 'StopRequested', 'NonFiniteLossError', 'append_metrics',
-           'plot_curves', 'TrainingStopped', 'crash_hook', 'checksum', 'Run', 'image_counts', 'setup_run', 'train_step',
-           'train_epoch', 'calibrated_eval', 'end_of_epoch', 'start_logging', 'finish_run', 'evaluate_only',
+           'write_failure', 'save_checkpoint', 'find_resume_checkpoint', 'StopRequested', 'NonFiniteLossError',
+           'append_metrics', 'plot_curves', 'TrainingStopped', 'crash_hook', 'checksum', 'RunFolderInUse', 'RunLock',
+           'holding_run_folder', 'Run', 'image_counts', 'sync_batchnorm', 'setup_run', 'train_step', 'train_epoch',
+           'calibrated_eval', 'end_of_epoch', 'record_epoch', 'start_logging', 'finish_run', 'evaluate_only',
            'evaluate_finished', 'train', 'main']
 
 # %% ../nbs/05_train.ipynb #c43ac78b
 @dataclass
-class RunSettings:
-    "What a run trains, on what data, and how it optimises (the first half of `TrainConfig`)."
+class TrainConfig:
+    "Every setting of a training run (defaults: the Fashion-MNIST main job)."
+    # what is trained, on what data
     name: str = 'fashion_mnist'             # run folder: {output_dir}/{name}
     model: str = 'deepvit_tiny_28'          # a name from `list_models()`
     dataset: str = 'fashion-mnist'          # 'fashion-mnist' or 'imagefolder'
@@ -57,12 +62,9 @@ class RunSettings:
     weight_decay: float = 0.05
     clip_grad: float = 1.0                  # max gradient norm; 0: off
     mixed_precision: str = 'no'             # 'no', 'bf16' or 'fp16' (through Accelerate)
-
-# %% ../nbs/05_train.ipynb #f3cfdd85
-@dataclass
-class TrainConfig(RunSettings):
-    "Every setting of a training run (defaults: the Fashion-MNIST main job)."
-    # regularisation
+    # several processes
+    sync_bn: bool = False                   # BatchNorm statistics over every process's batch (SyncBatchNorm)
+    dist_timeout: int = 600                 # seconds a collective waits for a silent peer before the run fails    # regularisation
     label_smoothing: float = 0.1
     mixup: float = 0.                       # MixUp alpha; 0: off
     cutmix: float = 0.                      # CutMix alpha; 0: off
@@ -141,7 +143,8 @@ def load_config(path:str|Path|None=None, # a YAML file; None: the defaults
     return make_config(config_values(path, overrides), str(path) if path else 'command line')
 
 # %% ../nbs/05_train.ipynb #95d46a32
-SAFE_ON_RESUME = ('epochs', 'eval_only', 'num_workers', 'checkpoint_every', 'keep_last')
+SAFE_ON_RESUME = ('epochs', 'eval_only', 'num_workers', 'checkpoint_every', 'keep_last', 'dist_timeout',
+                  'name', 'output_dir')   # where a run's folder lives fixes neither its schedule nor its data order
 
 def saved_settings(run_dir:Path):
     "The settings a run folder records: its `config.yaml` with the changes of `changes.yaml` applied (None if none)."
@@ -265,6 +268,7 @@ class TrainState:
     loss_count: int = 0
     best_top1: float = -1.
     best_epoch: int = -1
+    processes: int = 0              # the run's number of processes (0: a checkpoint from before it was recorded)
     def state_dict(self): return asdict(self)
     def load_state_dict(self, d):
         for k, v in d.items(): setattr(self, k, v)
@@ -273,14 +277,27 @@ class TrainState:
 def _checkpoints(run_dir:Path):
     return sorted((run_dir / 'checkpoints').glob('step_*'))
 
+def write_failure(path:Path, e:Exception):
+    "An OSError naming the file or folder that could not be written, and why (PyTorch's own messages often say neither)."
+    why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    try: free = shutil.disk_usage(next(p for p in [path, *path.parents] if p.exists())).free
+    except (OSError, StopIteration): free = None
+    if free is not None and free < 64 * 2**20: why += f"; the disk holding it has {free / 2**20:.1f} MB free"
+    return OSError(f"could not write {path}: {why}")
+
 def save_checkpoint(accelerator, run_dir:Path, state:TrainState, keep_last:int):
-    "Save the full training state atomically; keep the newest `keep_last`."
+    "Save the full training state atomically; keep the newest `keep_last`. A failed write leaves no partial folder."
     root = run_dir / 'checkpoints'
     final, tmp = root / f'step_{state.step:08d}', root / f'.tmp_step_{state.step:08d}'
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
+    try:
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp))
+    except (OSError, RuntimeError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        last = _checkpoints(run_dir)
+        raise OSError(f"{write_failure(final, e)}; the newest checkpoint is still {last[-1] if last else 'none'}") from e
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         shutil.rmtree(final, ignore_errors=True)
@@ -376,11 +393,68 @@ def _finish(accelerator):
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
+# %% ../nbs/05_train.ipynb #755f5bec
+class RunFolderInUse(ValueError):
+    "Another live process holds the run folder's lock."
+
+class RunLock:
+    "`run.lock` in a run folder: the host and process id of the one process that writes it."
+    def __init__(self, run_dir:Path):
+        self.path, self.me = Path(run_dir) / 'run.lock', f"{socket.gethostname()} {os.getpid()}"
+
+    def holder(self):
+        "The live holder's 'host pid' other than this process, or None (no lock, or a stale one)."
+        try: host, pid = self.path.read_text().split()[:2]; pid = int(pid)
+        except (OSError, ValueError): return None
+        if f"{host} {pid}" == self.me: return None
+        if host == socket.gethostname():
+            try: os.kill(pid, 0)
+            except ProcessLookupError: return None          # its process is gone: stale
+            except PermissionError: pass                    # alive, someone else's
+        return f"{host} {pid}"
+
+    def acquire(self):
+        "Take the lock, or raise `RunFolderInUse` naming its holder."
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try: fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if holder := self.holder():
+                    host, pid = holder.split()
+                    raise RunFolderInUse(f"run folder {self.path.parent} is in use by process {pid} on {host} ({self.path}): "
+                                         f"wait for that run to end or stop it; remove the lock only if that process is gone") from None
+                self.path.unlink(missing_ok=True); continue     # stale, or our own: take it over
+            with os.fdopen(fd, 'w') as f: f.write(self.me)
+            return self
+        raise RunFolderInUse(f"could not take {self.path}: another process took it at the same time")
+
+    def release(self):
+        "Give the lock up, if this process holds it."
+        try:
+            if self.path.read_text().split()[:2] == self.me.split(): self.path.unlink()
+        except OSError: pass
+
+@contextmanager
+def holding_run_folder(run):
+    "The run's main process holds `run.lock` inside the block; every process learns if it was refused."
+    acc, lock, why = run.accelerator, RunLock(run.run_dir), [None]
+    if acc.is_main_process:
+        try: lock.acquire()
+        except RunFolderInUse as e: why[0] = str(e)
+    if acc.num_processes > 1: broadcast_object_list(why)
+    if why[0]: raise RunFolderInUse(why[0])
+    try: yield lock
+    finally:
+        if acc.is_main_process: lock.release()
+
 # %% ../nbs/05_train.ipynb #b15a3917
 def _replace(path:Path, write):
     "Call `write(tmp)` and rename tmp to `path`: readers see the old file or the new one, never half of one."
     tmp = path.with_name(path.name + '.tmp')
-    write(tmp); os.replace(tmp, path)
+    try: write(tmp); os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        tmp.unlink(missing_ok=True)
+        raise write_failure(path, e) from e
 
 def _save_model_file(path:Path, model, ema, epoch:int, arch:str, metrics:dict):
     "`path` (.pth: weights, EMA, epoch, metrics) and the same weights as `.safetensors` (EMA: `*_ema.safetensors`)."
@@ -422,10 +496,9 @@ class Run:
 
 def _model_and_data(cfg:TrainConfig):
     "(model, (train, eval, calibration datasets), number of classes) for `cfg`."
-    if cfg.model not in MODEL_CONFIGS: create_model(cfg.model)   # raises, listing the names
-    img_size = cfg.img_size or MODEL_CONFIGS[cfg.model].get('img_size', 224)
+    own_size, model_chans = input_spec(cfg.model)                 # raises for unknown names, listing the names
+    img_size = cfg.img_size or own_size
     train_ds, eval_ds, calib_ds, num_classes, chans = build_data(cfg, img_size)
-    model_chans = MODEL_CONFIGS[cfg.model].get('in_chans', 3)
     if chans != model_chans:
         raise ValueError(f"model {cfg.model} takes {model_chans}-channel images, dataset {cfg.dataset} has {chans}")
     shape = {k: v for k, v in (('depth', cfg.depth), ('embed_dim', cfg.embed_dim)) if v}
@@ -457,6 +530,16 @@ def _loaders(cfg:TrainConfig, train_ds, eval_ds, calib_ds):
                        batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers, generator=own_rng()) if n_calib else None
     return train, evaluation, calib
 
+# %% ../nbs/05_train.ipynb #1565840a
+def sync_batchnorm(model:nn.Module, accelerator:Accelerator):
+    "`sync_bn=true`: BatchNorm statistics over every process's batch. On GPUs every BatchNorm; on CPUs, Re-attention's only."
+    if accelerator.device.type == 'cuda': return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    for m in model.modules():      # PyTorch's own SyncBatchNorm runs on GPUs only; `HeadNorm` synchronises Re-attention's anywhere
+        if isinstance(m, ReAttention): m.var_norm = nn.SyncBatchNorm.convert_sync_batchnorm(m.var_norm)
+    others = [n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, nn.SyncBatchNorm)]
+    if others: accelerator.print(f"sync_bn: on CPUs only Re-attention's BatchNorms are synchronised; {', '.join(others)} keep per-process statistics")
+    return model
+
 # %% ../nbs/05_train.ipynb #4326876d
 def setup_run(cfg:TrainConfig, resume:str=''):
     "Accelerator, data, model, optimizer, schedule and EMA of a run, restored from `resume` if given: a `Run`."
@@ -464,7 +547,8 @@ def setup_run(cfg:TrainConfig, resume:str=''):
     tensorboard = any(importlib.util.find_spec(m) for m in ('tensorboard', 'tensorboardX'))
     # cpu=True on a machine without CUDA: Accelerate then runs several launched processes on gloo
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, log_with='tensorboard' if tensorboard else None,
-                              project_dir=str(run_dir), cpu=not torch.cuda.is_available())
+                              project_dir=str(run_dir), cpu=not torch.cuda.is_available(),
+                              kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=cfg.dist_timeout))])
     ckpt = find_resume_checkpoint(resume, run_dir)
     changes = resume_changes(run_dir, cfg) if resume and not cfg.eval_only else {}   # refuses unsafe ones first
     if not cfg.eval_only: _run_dir_guard(run_dir, resuming=bool(resume))
@@ -474,6 +558,7 @@ def setup_run(cfg:TrainConfig, resume:str=''):
     set_seed(cfg.seed)                                  # the same initial weights on every process
     model, datasets, num_classes = _model_and_data(cfg)
     world = accelerator.num_processes
+    if cfg.sync_bn and world > 1: model = sync_batchnorm(model, accelerator)
     base_lr = cfg.lr * cfg.batch_size * world / cfg.lr_base_batch if cfg.lr_base_batch else cfg.lr
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=base_lr)
     ema = ModelEma(model, cfg.ema_decay) if cfg.ema_decay else None
@@ -482,11 +567,16 @@ def setup_run(cfg:TrainConfig, resume:str=''):
     if len(train_dl) == 0: raise ValueError(f"{len(datasets[0])} training images give no full batch of {cfg.batch_size} per process")
     steps = len(train_dl)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, cfg, steps, base_lr) / base_lr)
-    state = TrainState()
+    state = TrainState(processes=world)
     accelerator.register_for_checkpointing(scheduler, state)
     if ema is not None: ema.module.to(accelerator.device); accelerator.register_for_checkpointing(ema)
     if ckpt is not None:
         accelerator.load_state(str(ckpt))
+        if state.processes not in (0, world) and not cfg.eval_only:
+            raise ValueError(f"--resume: {ckpt} was written by {state.processes} process(es), this launch has {world}. The global "
+                             f"batch, the steps per epoch, the data order{' and the learning rate' if cfg.lr_base_batch else ''} "
+                             f"depend on it: resume with {state.processes} process(es), or start a new run (name=NEW_NAME)")
+        state.processes = world
         accelerator.print(f"resumed from {ckpt}: epoch {state.epoch + 1}, step {state.step}")
     elif resume == 'auto': accelerator.print(f"--resume auto: no checkpoint in {run_dir}, starting fresh")
     return Run(cfg, accelerator, run_dir, model, accelerator.unwrap_model(model), optimizer, scheduler, ema, state,
@@ -556,15 +646,24 @@ def calibrated_eval(run:Run, net:nn.Module):
     return evaluate(net, run.loaders['eval'], run.accelerator)
 
 def end_of_epoch(run:Run, seconds:float, steps:int):
-    "Evaluate, log a row of metrics, keep the best model and checkpoint; returns (metrics, EMA metrics)."
-    cfg, acc, state = run.cfg, run.accelerator, run.state
-    row = {'epoch': state.epoch + 1, 'step': state.step, 'lr': run.scheduler.get_last_lr()[0],
-           'train_loss': state.loss_sum / max(state.loss_count, 1), 'epoch_seconds': round(seconds, 1),
-           'train_images_per_s': round(steps * cfg.batch_size * acc.num_processes / max(seconds, 1e-9), 1)}
+    "Close the epoch: evaluate the model (and its EMA), record the epoch, checkpoint; returns (metrics, EMA metrics)."
+    state = run.state
+    train_loss = state.loss_sum / max(state.loss_count, 1)
     state.epoch += 1; state.step_in_epoch = 0; state.loss_sum = 0.; state.loss_count = 0
-    metrics = calibrated_eval(run, run.unwrapped if acc.num_processes == 1 else run.model)
-    row.update(val_loss=metrics['loss'], top1=metrics['top1'], top5=metrics['top5'])
+    metrics = calibrated_eval(run, run.unwrapped if run.accelerator.num_processes == 1 else run.model)
     ema_metrics = calibrated_eval(run, run.ema.module) if run.ema is not None else {}
+    record_epoch(run, train_loss, seconds, steps, metrics, ema_metrics)
+    save_checkpoint(run.accelerator, run.run_dir, state, run.cfg.keep_last)
+    return metrics, ema_metrics
+
+# %% ../nbs/05_train.ipynb #fc1307a8
+def record_epoch(run:Run, train_loss:float, seconds:float, steps:int, metrics:dict, ema_metrics:dict):
+    "The epoch's record: `best_model.pth` when top-1 improved, a row of `metrics.csv` with its plot, TensorBoard, one printed line."
+    cfg, acc, state = run.cfg, run.accelerator, run.state
+    row = {'epoch': state.epoch, 'step': state.step, 'lr': run.scheduler.get_last_lr()[0], 'train_loss': train_loss,
+           'epoch_seconds': round(seconds, 1),
+           'train_images_per_s': round(steps * cfg.batch_size * acc.num_processes / max(seconds, 1e-9), 1),
+           'val_loss': metrics['loss'], 'top1': metrics['top1'], 'top5': metrics['top5']}
     if ema_metrics: row.update(ema_top1=ema_metrics['top1'], ema_top5=ema_metrics['top5'])
     if metrics['top1'] > state.best_top1:
         state.best_top1, state.best_epoch = metrics['top1'], state.epoch
@@ -574,11 +673,8 @@ def end_of_epoch(run:Run, seconds:float, steps:int):
         append_metrics(run.run_dir / 'metrics.csv', row)
         plot_curves(run.run_dir / 'metrics.csv', run.run_dir / 'curves.png')
     if run.tensorboard: acc.log({k: v for k, v in row.items() if k != 'epoch'}, step=state.step)
-    acc.print(f"epoch {row['epoch']}/{run.total_epochs}: train loss {row['train_loss']:.4f}, "
-              f"eval loss {metrics['loss']:.4f}, top-1 {metrics['top1']:.2f}%, "
-              f"{row['train_images_per_s']:.0f} img/s, {seconds:.0f}s")
-    save_checkpoint(acc, run.run_dir, state, cfg.keep_last)
-    return metrics, ema_metrics
+    acc.print(f"epoch {row['epoch']}/{run.total_epochs}: train loss {train_loss:.4f}, eval loss {metrics['loss']:.4f}, "
+              f"top-1 {metrics['top1']:.2f}%, {row['train_images_per_s']:.0f} img/s, {seconds:.0f}s")
 
 # %% ../nbs/05_train.ipynb #175b2bb4
 def start_logging(run:Run):
@@ -645,13 +741,14 @@ def train(cfg:TrainConfig, resume:str=''):
     "Train (or resume, or only evaluate) as `cfg` says; returns the run's summary."
     run = setup_run(cfg, resume)
     if cfg.eval_only: return evaluate_only(run)
-    start_logging(run)
-    metrics, ema_metrics = {}, {}
-    with StopRequested() as stop:
-        while run.state.epoch < run.total_epochs:
-            metrics, ema_metrics = end_of_epoch(run, *train_epoch(run, stop))
-    if not metrics: metrics, ema_metrics = evaluate_finished(run)     # resumed after its last epoch
-    return finish_run(run, metrics, ema_metrics)
+    with holding_run_folder(run):
+        start_logging(run)
+        metrics, ema_metrics = {}, {}
+        with StopRequested() as stop:
+            while run.state.epoch < run.total_epochs:
+                metrics, ema_metrics = end_of_epoch(run, *train_epoch(run, stop))
+        if not metrics: metrics, ema_metrics = evaluate_finished(run)     # resumed after its last epoch
+        return finish_run(run, metrics, ema_metrics)
 
 # %% ../nbs/05_train.ipynb #873643ca
 def main(argv=None):

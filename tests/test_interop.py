@@ -7,7 +7,7 @@ from conftest import ROOT
 from deepvit_nb.models import DeepViT, create_model
 
 DATA = ROOT / 'tests' / 'data'
-OFFICIAL = ['--model', 'deepvit_16b', '--set', 'patch_size=8', '--set', 'num_heads=4', '--set', 're_attention=2']
+OFFICIAL = ['--model', 'deepvit_16b']      # patch, heads and Re-attention blocks are read from the checkpoint
 
 
 def convert(*args, cwd):
@@ -18,7 +18,8 @@ def test_convert_the_official_checkpoint_as_a_user_would(tmp_path):
     io = torch.load(DATA / 'official_tiny_io.pt', weights_only=True)
     r = convert(DATA / 'official_tiny.pth', 'tiny_ema', *OFFICIAL, '--ema', cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert 'wrote tiny_ema/config.json and model.safetensors: deepvit_16b, 5 classes, 32 px' in r.stdout
+    assert ('wrote tiny_ema/config.json and model.safetensors: deepvit_16b with img_size=32, patch_size=8, embed_dim=48, '
+            'depth=4, num_heads=4, re_attention=2, 5 classes, 32 px') in r.stdout
     config = json.loads((tmp_path / 'tiny_ema' / 'config.json').read_text())
     assert (config['embed_dim'], config['depth'], config['patch_size'], config['re_attention']) == (48, 4, 8, 2)
     with torch.no_grad():
