@@ -12,17 +12,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 from tqdm.auto import tqdm
-from .models import (checkpoint_overrides, create_model, list_models, load_checkpoint, read_state_dict,
+from .models import (DeepViT, checkpoint_overrides, create_model, list_models, load_checkpoint, read_state_dict,
                                recalibrate_batchnorm)
 from .data import evaluation_images
 from .contract import softmax_maps
 from .cores import gram32
+from .measures import measure_sums, measures_from_sums
 
 # %% auto #0
-__all__ = ['SIMILARITY_THRESHOLD', 'SIMILAR_RATIO', 'Capture', 'attention_blocks', 'capture_attention', 'column_norms',
-           'cross_layer_similarity', 'collapse_sums', 'similarity_matrix', 'similar_ratio', 'similar_block_count',
-           'cross_head_similarity', 'feature_similarity', 'off_diagonal_mean', 'CollapseMeter', 'measure_collapse',
-           'collapse_report', 'plot_collapse', 'plot_similarity_matrices', 'load_any_model', 'collapse_parser', 'main']
+__all__ = ['SIMILARITY_THRESHOLD', 'SIMILAR_RATIO', 'Capture', 'attention_blocks', 'is_hugging_face', 'capture_attention',
+           'column_norms', 'cross_layer_similarity', 'collapse_sums', 'similarity_matrix', 'similar_ratio',
+           'similar_block_count', 'cross_head_similarity', 'feature_similarity', 'off_diagonal_mean', 'CollapseMeter',
+           'measure_collapse', 'collapse_report', 'plot_collapse', 'plot_similarity_matrices', 'load_any_model',
+           'collapse_parser', 'main']
 
 # %% ../nbs/03_collapse.ipynb #0263355b
 @dataclass
@@ -45,13 +47,28 @@ def _softmax_from_qkv(attn:nn.Module, qkv:torch.Tensor):
     if hasattr(attn, 'q_norm'): q, k = attn.q_norm(q), attn.k_norm(k)
     return ((q @ k.transpose(-2, -1)) * attn.scale).softmax(dim=-1)
 
+def is_hugging_face(model:nn.Module):
+    "Whether `model` is a Hugging Face `transformers` model (ViT, DeiT, BEiT, Dinov2, ...)."
+    return hasattr(getattr(model, 'config', None), 'model_type') and callable(getattr(model, 'set_attn_implementation', None))
+
+def _capture_hf(model:nn.Module, x:torch.Tensor, features:bool):
+    "A Hugging Face model's own `output_attentions` and hidden states (eager attention for the call: only it returns maps)."
+    impl = model.config._attn_implementation
+    if impl != 'eager': model.set_attn_implementation('eager')
+    try: out = model(pixel_values=x, output_attentions=True, output_hidden_states=features)
+    finally:
+        if impl != 'eager': model.set_attn_implementation(impl)
+    maps = list(out.attentions)
+    return Capture(maps=maps, softmax=maps, features=list(out.hidden_states[1:]) if features else [])
+
 # %% ../nbs/03_collapse.ipynb #b61222cf
 @torch.no_grad()
-def capture_attention(model:nn.Module, # our DeepViT or a timm VisionTransformer
+def capture_attention(model:nn.Module, # our DeepViT, a timm VisionTransformer, or a Hugging Face ViT-family model
                       x:torch.Tensor, # a batch of images
                       features:bool=True, # also record block outputs
                       softmax:bool=True): # also recompute the softmax maps where the model reports other maps
     "Run `model(x)` once and return a `Capture` (the model is used as it is: call `.eval()` first)."
+    if is_hugging_face(model): return _capture_hf(model, x, features)
     blocks = attention_blocks(model)
     qkv, feats, handles = {}, {}, []
     def keep(store, i, transform=lambda o: o):
@@ -146,19 +163,23 @@ def off_diagonal_mean(m:torch.Tensor):
 
 # %% ../nbs/03_collapse.ipynb #4c5a1e56
 class CollapseMeter:
-    "Accumulates `collapse_sums` batch by batch; `result()` gives every measure."
+    "Accumulates `collapse_sums` (and chapter 03b's `measure_sums`) batch by batch; `result()` gives every measure."
     def __init__(self, threshold:float=SIMILARITY_THRESHOLD, ratio:float=SIMILAR_RATIO):
         self.threshold, self.ratio, self.sums, self.images = threshold, ratio, None, 0
 
-    def update(self, capture:Capture):
+    def update(self, capture:Capture, image_px:int|None=None): # the images' side: distances in pixels (else in patches)
         s = collapse_sums(capture.maps, capture.features, self.threshold)
-        self.sums = s if self.sums is None else {k: self.sums[k] + v for k, v in s.items()}
+        if capture.softmax:      # the measures of chapter 03b, in the same pass
+            s.update(measure_sums(capture.softmax, capture.features, image_px or math.isqrt(capture.softmax[0].shape[-1])))
+        old = self.sums or {}       # a batch below 4 images adds no HSIC (CKA is the mean over the batches that do)
+        self.sums = {k: old.get(k, 0) + s.get(k, 0) for k in old.keys() | s.keys()}
         self.images += capture.maps[0].shape[0]
 
     def result(self):
         "Every measure as plain lists, ready for JSON."
         if self.sums is None: raise ValueError("no batch was measured")
-        out = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in _from_sums(self.sums, self.ratio).items()}
+        found = {**_from_sums(self.sums, self.ratio), **(measures_from_sums(self.sums) if 'entropy_sum' in self.sums else {})}
+        out = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in found.items()}
         out['cross_head_mean'] = off_diagonal_mean(torch.tensor(out['cross_head_similarity'])).tolist()
         out.update(images=self.images, threshold=self.threshold, ratio=self.ratio)
         return out
@@ -179,9 +200,9 @@ def measure_collapse(model:nn.Module, loader, # yields images or (images, labels
         for batch in loader:
             x = batch[0] if isinstance(batch, (tuple, list)) else batch
             if max_images: x = x[:max_images - meter.images]
-            cap = capture_attention(model, x.to(device), softmax=maps == 'softmax')
+            cap = capture_attention(model, x.to(device))
             if maps == 'softmax': cap.maps = cap.softmax
-            meter.update(cap); bar.update(len(x))
+            meter.update(cap, x.shape[-1]); bar.update(len(x))
             if max_images and meter.images >= max_images: break
     finally:
         bar.close(); model.train(was_training)
@@ -254,9 +275,27 @@ def _timm_model(name:str, sd:dict|None):
     attention_blocks(model)   # a timm model that is not a ViT is refused here
     return model
 
-def load_any_model(name:str, checkpoint:str|Path|dict|None=None, # a file or a state dict already read
+def _hf_model(folder:Path, load_weights:bool=True):
+    "A Hugging Face model from a folder its `save_pretrained` wrote: its own class, its weights or (not `load_weights`) a fresh initialisation."
+    try: import transformers
+    except ImportError: raise ValueError(f"{folder} holds a Hugging Face model: measuring it needs transformers "
+                                         f"(pip install 'deepvit_nb[hf]')") from None
+    config = transformers.AutoConfig.from_pretrained(str(folder))
+    arch = (getattr(config, 'architectures', None) or [None])[0]
+    cls = getattr(transformers, arch, None) if arch else None
+    cls = cls or transformers.AutoModel
+    if load_weights: return cls.from_pretrained(str(folder), attn_implementation='eager')
+    return cls._from_config(config, attn_implementation='eager') if cls is transformers.AutoModel else cls(config)
+
+def load_any_model(name:str, # one of ours, a timm ViT's name, or a folder (ours: config.json + model.safetensors; or a Hugging Face one)
+                   checkpoint:str|Path|dict|None=None, # a file or a state dict already read
                    load_weights:bool=True): # False: only the shape of `checkpoint`'s model (its initialisation)
-    "One of our models, or a timm ViT, built to fit `checkpoint` (classes, image size, ...); its weights loaded strictly."
+    "One of our models, a timm ViT or a Hugging Face ViT-family model, built to fit `checkpoint`; its weights loaded strictly."
+    folder = Path(name)
+    if folder.is_dir() and (folder / 'config.json').is_file():
+        if checkpoint is not None: raise ValueError(f"--checkpoint with a model folder: {folder} holds its weights already")
+        if 'model_type' in json.loads((folder / 'config.json').read_text()): return _hf_model(folder, load_weights).eval()
+        return (DeepViT.from_pretrained(folder) if load_weights else DeepViT(**DeepViT.read_config(folder / 'config.json'))).eval()
     sd = None if checkpoint is None else read_state_dict(checkpoint)[0]
     if name in list_models(): model = create_model(name, **(checkpoint_overrides(sd, name) if sd else {}))
     else: model = _timm_model(name, sd)
@@ -264,7 +303,8 @@ def load_any_model(name:str, checkpoint:str|Path|dict|None=None, # a file or a s
     return model.eval()
 
 def _input_spec(model):
-    "(image size, channels) the model expects: ours say so, timm's patch embedding knows."
+    "(image size, channels) the model expects: ours say so, timm's patch embedding knows, a Hugging Face config says."
+    if is_hugging_face(model): return model.config.image_size, model.config.num_channels
     if hasattr(model, 'in_chans') and isinstance(getattr(model, 'img_size', None), int): return model.img_size, model.in_chans
     return model.patch_embed.img_size[0], model.patch_embed.proj.in_channels
 
@@ -272,7 +312,8 @@ def _input_spec(model):
 def collapse_parser():
     "The command line of `deepvit_collapse`."
     p = argparse.ArgumentParser(prog='deepvit_collapse', description='Measure attention collapse (Zhou et al. 2021, Eq. 2, Fig. 3, Fig. 4).')
-    p.add_argument('--model', required=True, help='one of ours (deepvit_16b, vit_tiny_28, ...) or a timm ViT name')
+    p.add_argument('--model', required=True, help='one of ours (deepvit_16b, vit_tiny_28, ...), a timm ViT name, or a folder '
+                   '(save_pretrained: ours, or a Hugging Face ViT, DeiT, BEiT, Dinov2)')
     p.add_argument('--checkpoint', help='weights to measure (state dict or training checkpoint)')
     p.add_argument('--data', default='fashion-mnist', help="'fashion-mnist' or an ImageFolder (its val/ if present)")
     p.add_argument('--images', type=int, default=1000)

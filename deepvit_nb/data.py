@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 __all__ = ['FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_MNIST', 'FASHION_MNIST_SHA256', 'IMG_EXTENSIONS', 'MEAN', 'STD',
            'derive_seed', 'EpochSampler', 'AugmentedDataset', 'read_idx', 'fashion_mnist_cache', 'verified_files',
            'fashion_mnist_files', 'TensorImages', 'fashion_mnist', 'CheckedImageFolder', 'readable',
-           'unreadable_images', 'write_imagefolder', 'class_labels', 'sample_indices', 'sample_subset', 'normalize',
-           'imagenet_train_transform', 'eval_transform', 'small_train_transform', 'small_eval_transform',
+           'unreadable_images', 'failed_paths', 'write_imagefolder', 'class_labels', 'sample_indices', 'sample_subset',
+           'normalize', 'imagenet_train_transform', 'eval_transform', 'small_train_transform', 'small_eval_transform',
            'evaluation_images', 'smooth_one_hot', 'mix_batch']
 
 # %% ../nbs/04_data.ipynb #97139fd9
@@ -183,7 +183,8 @@ IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tif
 
 class CheckedImageFolder(datasets.ImageFolder):
     "`ImageFolder` that names unreadable files and refuses empty class folders."
-    def __init__(self, root:str|Path, skip_bad_images:bool=False):
+    def __init__(self, root:str|Path, skip_bad_images:bool=False,
+                 drop_failures:bool=False): # evaluation: an image that fails to decode is marked to be left out, not replaced
         root = Path(root)
         if not root.is_dir(): raise FileNotFoundError(f"image folder not found: {root}")
         classes = sorted(d for d in root.iterdir() if d.is_dir())
@@ -191,7 +192,7 @@ class CheckedImageFolder(datasets.ImageFolder):
         empty = [str(d) for d in classes if not any(f.suffix.lower() in IMG_EXTENSIONS for f in d.iterdir())]
         if empty: raise FileNotFoundError(f"class folders without images: {', '.join(empty)}")
         super().__init__(str(root), loader=self._load)
-        self.skip_bad_images = skip_bad_images   # unreadable files are left out now (`skipped`), or counted if found later
+        self.skip_bad_images, self.drop_failures = skip_bad_images, drop_failures   # unreadable files: left out now (`skipped`), or counted later
         self.skipped = self.drop_unreadable() if skip_bad_images else {}
         self.bad_images = multiprocessing.Value('i', 0)  # shared with forked workers
 
@@ -212,6 +213,8 @@ class CheckedImageFolder(datasets.ImageFolder):
             except OSError as e:
                 if not self.skip_bad_images: raise
                 with self.bad_images.get_lock(): self.bad_images.value += 1
+                if self.drop_failures:      # a stand-in whose label -(i + 1) tells the evaluation to leave image i out
+                    warnings.warn(f"{e}; left out of the evaluation"); return Image.new('RGB', (8, 8)), -(i % len(self)) - 1
                 warnings.warn(f"{e}; skipped")
         raise OSError(f"no readable image in {self.root}")
 
@@ -237,6 +240,11 @@ def unreadable_images(ds):
     while ds is not None and not isinstance(ds, CheckedImageFolder): ds = getattr(ds, 'base', getattr(ds, 'dataset', None))
     if ds is None: return {'skipped': [], 'failed': 0}
     return {'skipped': sorted(ds.skipped), 'failed': ds.bad_images.value}
+
+def failed_paths(ds, indices):
+    "The files of a (wrapped) folder at `indices`, the marks that `drop_failures` gives the images that failed to decode."
+    while ds is not None and not isinstance(ds, CheckedImageFolder): ds = getattr(ds, 'base', getattr(ds, 'dataset', None))
+    return [] if ds is None else sorted(ds.samples[i][0] for i in indices)
 
 # %% ../nbs/04_data.ipynb #1e314cd9
 def write_imagefolder(items, # iterable of (image, label): uint8 tensor (C, H, W) or PIL image, int label

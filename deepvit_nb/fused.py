@@ -124,7 +124,7 @@ def _centred_map(q_ptr, k_ptr, lse_ptr, b, h, rows, cols, sq_b, sq_h, sq_t, sk_b
 @kernel
 def _mixed_maps(q_ptr, k_ptr, lse_ptr, th_ptr, b, g0, rows, cols, sq_b, sq_h, sq_t, sk_b, sk_h, sk_t,
                 T, D, scale, H: tl.constexpr, HG: tl.constexpr, DP: tl.constexpr, PREC: tl.constexpr):
-    "A'_g = Σ_h Θ[g,h](A_h − 1/T) on one tile for the HG heads g0, g0+1, …: each head's map is formed once, then mixed in."
+    "A'_g = Σ_h Θ[g,h]·(A_h − 1/T) on one tile for the HG heads g0, g0+1, …: each head's map is formed once, then mixed in."
     mixed = ()
     for h in tl.static_range(H):
         pc, _ = _centred_map(q_ptr, k_ptr, lse_ptr, b, h, rows, cols, sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, T, D, scale, H, DP, PREC)

@@ -4,20 +4,21 @@
 
 # %% ../nbs/09_interop.ipynb #32acf8e7
 from __future__ import annotations
-import argparse, inspect, sys, warnings
+import argparse, inspect, json, sys, warnings
 from contextlib import contextmanager
 from pathlib import Path
 import torch
 import torch.nn as nn
 import yaml
+from safetensors.torch import load_file, save_file
 from .models import (DeepViT, MODEL_CONFIGS, checkpoint_overrides, create_model, input_spec, list_models,
-                               load_checkpoint, read_state_dict, resize_pos_embed)
+                               load_checkpoint, load_pretrained, read_state_dict, resize_pos_embed)
 from .data import MEAN, STD
 
 # %% auto #0
 __all__ = ['OFFICIAL_WEIGHTS', 'timm_pretrained_cfg', 'timm_entrypoint', 'register_timm_models', 'convert_parser',
-           'convert_checkpoint', 'configuration_name', 'convert_main', 'example_images', 'evaluating', 'export_onnx',
-           'onnx_max_error', 'export_program']
+           'convert_checkpoint', 'record_weights', 'configuration_name', 'convert_main', 'example_images', 'evaluating',
+           'export_onnx', 'onnx_max_error', 'export_program']
 
 # %% ../nbs/09_interop.ipynb #aeeaa329
 def _need(module:str, extra:str):
@@ -59,6 +60,9 @@ def timm_entrypoint(name:str):
     "The model function timm calls for `name`: timm's builder with our class, configuration and checkpoint filter."
     def entry(pretrained:bool=False, **kwargs):
         from timm.models import build_model_with_cfg
+        file = (kwargs.get('pretrained_cfg_overlay') or {}).get('file')
+        if pretrained and file and not kwargs.get('features_only'):   # the weights deepvit_nb loads from that file:
+            return load_pretrained(entry(False, **kwargs), file)          # `state_dict`, not timm's default of the EMA
         try: return build_model_with_cfg(DeepViT, name, pretrained, pretrained_filter_fn=_timm_filter,
                                           feature_cfg=dict(out_indices=3, feature_cls='getter'), **{**MODEL_CONFIGS[name], **kwargs})
         except RuntimeError as e:
@@ -123,7 +127,16 @@ def convert_checkpoint(checkpoint, out, model:str, ema:bool=False, settings:dict
     net = create_model(model, **checkpoint_overrides(sd, model, **(settings or {})))
     load_checkpoint(net, sd, source=source)
     net.eval().save_pretrained(out)
+    record_weights(out, 'state_dict_ema' if ema else 'state_dict', source)
     return net
+
+def record_weights(folder, weights:str, source:str):
+    "Say in a Hub-style folder which weights it holds ('state_dict' or 'state_dict_ema', and from where): config.json and the file's metadata."
+    folder = Path(folder)
+    config = json.loads((folder / 'config.json').read_text())
+    (folder / 'config.json').write_text(json.dumps({**config, 'weights': weights, 'weights_from': source}, indent=2))
+    file = folder / 'model.safetensors'
+    save_file(load_file(str(file)), str(file), metadata={'format': 'pt', 'weights': weights, 'weights_from': source})
 
 def configuration_name(config:dict):
     "The named configuration whose arguments `config` (a `config.json`'s) equals, or None."

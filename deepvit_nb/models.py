@@ -300,7 +300,7 @@ class DeepViT(nn.Module, PyTorchModelHubMixin, **HUB_CARD):
         except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{file}: not valid JSON ({e})") from None
         if not isinstance(config, dict): raise ValueError(f"{file}: expected a JSON object of DeepViT's arguments")
         known = set(inspect.signature(cls.__init__).parameters) - {'self'}
-        if unknown := sorted(set(config) - known):
+        if unknown := sorted(set(config) - known - {'weights', 'weights_from'}):   # those two say which weights the folder holds
             raise ValueError(f"{file}: unknown key(s) {', '.join(map(repr, unknown))}: not arguments of DeepViT "
                              f"({', '.join(sorted(known))})")
         return config

@@ -25,7 +25,7 @@ from .models import create_model, input_spec, load_checkpoint, load_pretrained, 
 from .data import (EpochSampler, AugmentedDataset, CheckedImageFolder, fashion_mnist, derive_seed,
                              imagenet_train_transform, eval_transform, small_train_transform,
                              small_eval_transform, mix_batch, smooth_one_hot, sample_indices, sample_subset,
-                             unreadable_images)
+                             unreadable_images, failed_paths)
 
 # %% auto #0
 __all__ = ['SAFE_ON_RESUME', 'METRIC_FIELDS', 'CRASH_AT_STEP', 'RUN_RECORDS', 'TrainConfig', 'make_config', 'config_values',
@@ -217,20 +217,24 @@ class ModelEma:
 # %% ../nbs/05_train.ipynb #c4377c6f
 @torch.no_grad()
 def evaluate(model:nn.Module, loader, accelerator=None):
-    "Loss, top-1 and top-5 accuracy (%) over `loader`."
+    "Loss, top-1 and top-5 accuracy (%) over `loader`, and the images counted; items marked unreadable (label -(i+1)) are left out and listed."
     model.eval()
     loss = correct1 = correct5 = count = 0.
+    failed = set()
     for x, y in loader:
         if accelerator is not None:
             with accelerator.autocast(): logits = model(x)
             logits, y = accelerator.gather_for_metrics((logits.float().contiguous(), y))
         else: logits = model(x)
+        if (marked := y < 0).any():            # images that failed to decode: counted nowhere, named in the summary
+            failed.update((-y[marked] - 1).tolist()); logits, y = logits[~marked], y[~marked]
         loss += F.cross_entropy(logits.double(), y, reduction='sum').item()
         top = logits.topk(min(5, logits.shape[-1]), dim=-1).indices
         correct1 += (top[:, 0] == y).sum().item()
         correct5 += (top == y[:, None]).any(-1).sum().item()
         count += len(y)
-    return {'loss': loss / count, 'top1': 100 * correct1 / count, 'top5': 100 * correct5 / count}
+    out = {'loss': loss / count, 'top1': 100 * correct1 / count, 'top5': 100 * correct5 / count, 'images': int(count)}
+    return {**out, 'unreadable': sorted(failed)} if failed else out
 
 # %% ../nbs/05_train.ipynb #a2cb5462
 def build_data(cfg:TrainConfig, img_size:int):
@@ -245,7 +249,7 @@ def build_data(cfg:TrainConfig, img_size:int):
     elif cfg.dataset == 'imagefolder':
         if not cfg.data_dir: raise ValueError("dataset 'imagefolder' needs data_dir=ROOT (with ROOT/train and ROOT/val)")
         root = Path(cfg.data_dir)
-        train, test = (CheckedImageFolder(root / s, cfg.skip_bad_images) for s in ('train', 'val'))
+        train, test = CheckedImageFolder(root / 'train', cfg.skip_bad_images), CheckedImageFolder(root / 'val', cfg.skip_bad_images, True)
         if train.classes != test.classes:
             raise ValueError(f"{root}/train and {root}/val hold different classes")
         classes, chans = train.classes, 3
@@ -456,15 +460,16 @@ def _replace(path:Path, write):
         tmp.unlink(missing_ok=True)
         raise write_failure(path, e) from e
 
-def _save_model_file(path:Path, model, ema, epoch:int, arch:str, metrics:dict):
-    "`path` (.pth: weights, EMA, epoch, metrics) and the same weights as `.safetensors` (EMA: `*_ema.safetensors`)."
+def _save_model_file(path:Path, model, ema, epoch:int, arch:str, metrics:dict, ema_metrics:dict|None=None):
+    "`path` (.pth: weights, EMA, epoch, metrics) and the same weights as `.safetensors` (EMA: `*_ema.safetensors`), each saying which weights it holds."
     ckpt = {'state_dict': model.state_dict(), 'epoch': epoch, 'arch': arch, 'metrics': metrics}
-    if ema is not None: ckpt['state_dict_ema'] = ema.state_dict()
+    if ema is not None: ckpt['state_dict_ema'], ckpt['metrics_ema'] = ema.state_dict(), ema_metrics or {}
     _replace(path, lambda tmp: torch.save(ckpt, tmp))
-    meta = {'arch': arch, 'epoch': str(epoch), 'metrics': json.dumps(metrics),
-            'config': json.dumps(getattr(model, '_hub_mixin_config', None) or {})}
+    config = json.dumps(getattr(model, '_hub_mixin_config', None) or {})
     for key, name in (('state_dict', path.stem), ('state_dict_ema', path.stem + '_ema')):
         if key in ckpt:
+            meta = {'arch': arch, 'epoch': str(epoch), 'weights': key, 'config': config,
+                    'metrics': json.dumps(metrics if key == 'state_dict' else ckpt['metrics_ema'])}
             tensors = {k: v.detach().contiguous() for k, v in ckpt[key].items()}
             _replace(path.with_name(name + '.safetensors'), lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
@@ -668,7 +673,7 @@ def record_epoch(run:Run, train_loss:float, seconds:float, steps:int, metrics:di
     if metrics['top1'] > state.best_top1:
         state.best_top1, state.best_epoch = metrics['top1'], state.epoch
         if acc.is_main_process:
-            _save_model_file(run.run_dir / 'best_model.pth', run.unwrapped, run.ema, state.epoch, cfg.model, metrics)
+            _save_model_file(run.run_dir / 'best_model.pth', run.unwrapped, run.ema, state.epoch, cfg.model, metrics, ema_metrics)
     if acc.is_main_process:
         append_metrics(run.run_dir / 'metrics.csv', row)
         plot_curves(run.run_dir / 'metrics.csv', run.run_dir / 'curves.png')
@@ -712,9 +717,10 @@ def finish_run(run:Run, metrics:dict, ema_metrics:dict):
     if cfg.skip_bad_images:
         summary['unreadable_images'] = {'skipped_train': run.images.get('skipped_train', []),
                                         'skipped_eval': run.images.get('skipped_eval', []),
-                                        'failed_while_reading': unreadable_images(run.loaders['train'].dataset)['failed']}
+                                        'failed_while_reading': unreadable_images(run.loaders['train'].dataset)['failed'],
+                                        'failed_eval': failed_paths(run.loaders['eval'].dataset, metrics.get('unreadable', []))}
     if acc.is_main_process:
-        _save_model_file(run.run_dir / 'final_model.pth', run.unwrapped, run.ema, state.epoch, cfg.model, metrics)
+        _save_model_file(run.run_dir / 'final_model.pth', run.unwrapped, run.ema, state.epoch, cfg.model, metrics, ema_metrics)
         (run.run_dir / 'summary.json').write_text(json.dumps(summary, indent=2))
     _finish(acc)
     return summary

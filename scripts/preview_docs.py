@@ -1,8 +1,12 @@
 """Build the documentation site offline, to look at it and to test it in a browser: `python scripts/preview_docs.py` -> `_site/`.
 
 GitHub deploys the site with Quarto (`nbdev_docs` in .github/workflows/deploy.yaml). Quarto cannot be installed
-everywhere, so this preview runs nbdev's own first step, `nbdev_proc_nbs` (which writes `_proc/`), and renders
-that with smalldocs, a pure-Python renderer of `_quarto.yml` projects. Two adjustments make it match the
+everywhere, so this preview runs the steps of nbdev's `nbdev_proc_nbs` that write `_proc/` (the quarto and sidebar
+files, the doc links, the processed notebooks) and renders that with smalldocs, a pure-Python renderer of
+`_quarto.yml` projects. It calls those steps one by one rather than `nbdev_proc_nbs` itself: without Quarto on
+PATH, nbdev 2.4's `nbdev_proc_nbs` downloads Quarto, installs it with `sudo dpkg` and then runs
+`pip install -e` on the checkout, changing the environment this script runs in. The preview changes nothing
+outside the checkout's build folders (`_proc/`, `.cache/`, `_site/`). Two adjustments make it match the
 deployed site:
 - pages are named from each notebook's `output-file`, as nbdev names them (`attention.html`, not
   `01_attention.html`), so the links nbdev writes and the README's links resolve;
@@ -57,9 +61,25 @@ def katex_dist() -> Path:
     return dist
 
 
+PROC_STEPS = """
+from nbdev.config import get_config
+from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
+from nbdev.serve import proc_nbs
+import nbdev.doclinks
+path = get_config().nbs_path
+refresh_quarto_yml()                       # nbdev_proc_nbs's steps after its Quarto install (_ensure_quarto), which is skipped
+nbdev.doclinks._build_modidx()
+nbdev_sidebar.__wrapped__(path=path)
+proc_nbs(path)
+"""
+
+def process_notebooks():
+    "What `nbdev_proc_nbs` writes (`_proc/`), without its attempt to install Quarto and the checkout."
+    subprocess.run([sys.executable, '-c', PROC_STEPS], cwd=ROOT, check=True)
+
 def build(out:Path=ROOT / '_site', proc:bool=True) -> Path:
     "Process the notebooks, stage them, render with smalldocs into `out` with a local KaTeX; returns `out`."
-    if proc: subprocess.run(['nbdev_proc_nbs'], cwd=ROOT, check=True)
+    if proc: process_notebooks()
     staged = ROOT / '.cache' / 'site_src'
     stage(ROOT / '_proc', staged)
     import smalldocs.layout
@@ -84,7 +104,7 @@ def serve(folder:Path, port:int):
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python scripts/preview_docs.py', description=__doc__.split('\n')[0])
     p.add_argument('--out', default=str(ROOT / '_site'), help='the site folder (default _site/)')
-    p.add_argument('--no-proc', action='store_true', help='reuse _proc/ instead of running nbdev_proc_nbs')
+    p.add_argument('--no-proc', action='store_true', help='reuse _proc/ instead of processing the notebooks again')
     p.add_argument('--serve', action='store_true', help='then serve it on 127.0.0.1')
     p.add_argument('--port', type=int, default=8000)
     args = p.parse_args(argv)

@@ -4,7 +4,7 @@ Playwright drives Debian's Chromium (never `playwright install`); every server i
 Screenshots of the index, attention and collapse pages are written to `_site/_shots/` (build output)."""""
 import functools, http.server, importlib, json, os, re, shutil, socket, subprocess, sys, threading, time
 from pathlib import Path
-from urllib.parse import urldefrag, urlparse
+from urllib.parse import unquote, urldefrag, urlparse
 
 import pytest
 
@@ -65,6 +65,8 @@ def test_every_page(site, browser):
         if re.search(r'\\\(|\\\[|\$\$', text): problems.append(f"{name}: raw maths in the text")
         if '#|' in text: problems.append(f"{name}: a '#|' directive is visible")
         if 'Traceback (most recent call last)' in text: problems.append(f"{name}: an error output")
+        if re.search(r'\w+Warning\b', text) and re.search(r'(site-packages|/root/|/home/)', text):
+            problems.append(f"{name}: a warning with a machine's path in it")
         if name in ('attention.html', 'cores.html', 'theory.html') and not page.query_selector('.katex'):
             problems.append(f"{name}: no typeset maths")
         broken = page.evaluate("[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
@@ -72,7 +74,7 @@ def test_every_page(site, browser):
         height = page.evaluate('document.body.scrollHeight')
         if height > MAX_HEIGHT: problems.append(f"{name}: {height} px tall")
         for href in page.evaluate("[...document.querySelectorAll('main a[href]')].map(a => a.getAttribute('href'))"):
-            problems += check_link(name, href, ids)
+            problems += check_link(name, href, ids, folder)
         for h in page.evaluate("[...document.querySelectorAll('h2, h3, h4')].map(h => h.innerText.trim())"):
             headings.setdefault(h, []).append(name)
         if name in ('index.html', 'attention.html', 'collapse.html'):
@@ -80,19 +82,20 @@ def test_every_page(site, browser):
             page.screenshot(path=str(folder / '_shots' / name.replace('.html', '.png')), full_page=False)
     readme = (ROOT / 'README.md').read_text(encoding='utf-8')
     for href in re.findall(r'\]\((' + re.escape(SITE_URL) + r'[^)]*)\)', readme):
-        problems += check_link('README.md', href[len(SITE_URL):], ids)
+        problems += check_link('README.md', href[len(SITE_URL):], ids, folder)
     problems += [f"{name} is documented {len(where)} times: {where}" for name, where in documented(headings).items()
                  if len(where) != 1]
     assert not problems, '\n'.join(problems)
 
 
-def check_link(page:str, href:str, ids:dict):
-    "Problems with one link of `page`: a page of the site that does not exist, or an anchor it does not hold."
+def check_link(page:str, href:str, ids:dict, folder:Path):
+    "Problems with one link of `page`: a page or file of the site that does not exist, or an anchor a page does not hold."
     if not href or urlparse(href).scheme or href.startswith(('mailto:', '//')): return []
     target, anchor = urldefrag(href)
-    target = target.lstrip('./') or page
+    target = unquote(target).lstrip('./') or page
     if target.endswith('.html') and target not in ids: return [f"{page}: link to a missing page: {href}"]
     if target.endswith('.html') and anchor and anchor not in ids[target]: return [f"{page}: link to a missing anchor: {href}"]
+    if not target.endswith('.html') and not (folder / target).exists(): return [f"{page}: link to a missing file: {href}"]
     return []
 
 

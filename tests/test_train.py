@@ -111,6 +111,9 @@ def test_two_processes_stay_identical_and_evaluate_like_one(image_folder, tmp_pa
     assert evals['two']['processes'] == 2 and evals['one']['processes'] == 1
     assert evals['one']['top1'] == evals['two']['top1'] and evals['one']['top5'] == evals['two']['top5']
     assert abs(evals['one']['loss'] - evals['two']['loss']) < 1e-6
+    # training on from a 2-process checkpoint with 1 process would change the global batch and the data order: refused
+    r = run_cli(args + ['epochs=2', '--resume', 'auto'], cwd=tmp_path)
+    assert r.returncode == 2 and 'was written by 2 process(es), this launch has 1' in r.stderr, r.stderr[-2000:]
 
 
 def test_bad_keys_and_types_are_refused_by_name(tmp_path):
