@@ -20,6 +20,8 @@ gpu_requirements = ['triton>=3.4']
 # Interop (chapter 09): timm's registry, and ONNX export (dynamo exporter) checked with ONNX Runtime.
 timm_requirements = ['timm>=1.0']
 onnx_requirements = ['onnx>=1.17', 'onnxscript>=0.5', 'onnxruntime>=1.20']
+# Attention analysis of Hugging Face models (chapter 03): transformers' ViT family.
+hf_requirements = ['transformers>=4.40']
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -41,7 +43,8 @@ setuptools.setup(
     python_requires=f'>={cfg["min_python"]}',
     install_requires=requirements,
     extras_require={'dev': dev_requirements, 'bench': bench_requirements, 'gpu': gpu_requirements,
-                    'timm': timm_requirements, 'onnx': onnx_requirements},
+                    'timm': timm_requirements, 'onnx': onnx_requirements,
+                    'hf': hf_requirements},
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),
                   'nbdev': [f'{cfg["lib_name"]}={cfg["lib_name"]}._modidx:d']},
     zip_safe=False,

@@ -20,11 +20,11 @@ from .cores import gram32
 from .measures import measure_sums, measures_from_sums
 
 # %% auto #0
-__all__ = ['SIMILARITY_THRESHOLD', 'SIMILAR_RATIO', 'Capture', 'attention_blocks', 'is_hugging_face', 'capture_attention',
-           'column_norms', 'cross_layer_similarity', 'collapse_sums', 'similarity_matrix', 'similar_ratio',
-           'similar_block_count', 'cross_head_similarity', 'feature_similarity', 'off_diagonal_mean', 'CollapseMeter',
-           'measure_collapse', 'collapse_report', 'plot_collapse', 'plot_similarity_matrices', 'load_any_model',
-           'collapse_parser', 'main']
+__all__ = ['SIMILARITY_THRESHOLD', 'SIMILAR_RATIO', 'FIGURE_NOTES', 'Capture', 'attention_blocks', 'is_hugging_face',
+           'capture_attention', 'column_norms', 'cross_layer_similarity', 'collapse_sums', 'similarity_matrix',
+           'similar_ratio', 'similar_block_count', 'cross_head_similarity', 'feature_similarity', 'off_diagonal_mean',
+           'CollapseMeter', 'measure_collapse', 'collapse_report', 'plot_collapse', 'plot_similarity_matrices',
+           'plot_measures', 'readings', 'html_report', 'load_any_model', 'collapse_parser', 'main']
 
 # %% ../nbs/03_collapse.ipynb #0263355b
 @dataclass
@@ -165,7 +165,7 @@ def off_diagonal_mean(m:torch.Tensor):
 class CollapseMeter:
     "Accumulates `collapse_sums` (and chapter 03b's `measure_sums`) batch by batch; `result()` gives every measure."
     def __init__(self, threshold:float=SIMILARITY_THRESHOLD, ratio:float=SIMILAR_RATIO):
-        self.threshold, self.ratio, self.sums, self.images = threshold, ratio, None, 0
+        self.threshold, self.ratio, self.sums, self.images, self.tokens = threshold, ratio, None, 0, 0
 
     def update(self, capture:Capture, image_px:int|None=None): # the images' side: distances in pixels (else in patches)
         s = collapse_sums(capture.maps, capture.features, self.threshold)
@@ -173,7 +173,7 @@ class CollapseMeter:
             s.update(measure_sums(capture.softmax, capture.features, image_px or math.isqrt(capture.softmax[0].shape[-1])))
         old = self.sums or {}       # a batch below 4 images adds no HSIC (CKA is the mean over the batches that do)
         self.sums = {k: old.get(k, 0) + s.get(k, 0) for k in old.keys() | s.keys()}
-        self.images += capture.maps[0].shape[0]
+        self.images, self.tokens = self.images + capture.maps[0].shape[0], capture.maps[0].shape[-1]
 
     def result(self):
         "Every measure as plain lists, ready for JSON."
@@ -181,7 +181,7 @@ class CollapseMeter:
         found = {**_from_sums(self.sums, self.ratio), **(measures_from_sums(self.sums) if 'entropy_sum' in self.sums else {})}
         out = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in found.items()}
         out['cross_head_mean'] = off_diagonal_mean(torch.tensor(out['cross_head_similarity'])).tolist()
-        out.update(images=self.images, threshold=self.threshold, ratio=self.ratio)
+        out.update(images=self.images, threshold=self.threshold, ratio=self.ratio, tokens=self.tokens)
         return out
 
 # %% ../nbs/03_collapse.ipynb #52ac302d
@@ -257,6 +257,108 @@ def plot_similarity_matrices(reports:dict):
         ax.set_title(f'{label}\n{kind}', fontsize=9); ax.set_xlabel('block q'); ax.set_ylabel('block p')
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
     return fig
+
+def plot_measures(report:dict, title:str|None=None):
+    "Chapter 03b's measures of one model: entropy per block and head, attention distance, rank residual, CKA between blocks."
+    import matplotlib.pyplot as plt
+    trained, init = report['trained'], report.get('init')
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    ent = torch.tensor(trained['attention_entropy'])
+    im = axes[0].imshow(ent.T, aspect='auto', cmap='viridis', vmin=0, vmax=math.log(trained['tokens']))
+    axes[0].set(xlabel='block', ylabel='head', title='attention entropy (nats)\n0: one token, top: uniform')
+    axes[0].set_xticks(range(len(ent)), range(1, len(ent) + 1)); fig.colorbar(im, ax=axes[0])
+    dist = torch.tensor(trained['attention_distance'])
+    for b, row in enumerate(dist, 1): axes[1].scatter([b] * len(row), row, s=12, color='C0')
+    axes[1].plot(range(1, len(dist) + 1), dist.mean(1), color='C0', label='trained, mean of heads')
+    if init: axes[1].plot(range(1, len(dist) + 1), torch.tensor(init['attention_distance']).mean(1), '--', color='C7', label='at init')
+    axes[1].set(xlabel='block', ylabel='pixels', title='mean attention distance\n(each dot a head)'); axes[1].legend(fontsize=8)
+    for kind, style in (('trained', '-o'), ('init', '--')):
+        if kind in report and 'rank_residual' in report[kind]:
+            rr = report[kind]['rank_residual']
+            axes[2].plot(range(1, len(rr) + 1), rr, style, ms=3, label=kind)
+    axes[2].set(xlabel='block', ylabel='‖X − 1x̄ᵀ‖ / ‖X‖', title='rank residual of block outputs\n(0: every token alike)', ylim=(0, 1.02))
+    axes[2].legend(fontsize=8)
+    if 'cka' in trained:
+        im = axes[3].imshow(trained['cka'], vmin=0, vmax=1, cmap='magma')
+        n = len(trained['cka'])
+        axes[3].set_xticks(range(n), range(1, n + 1)); axes[3].set_yticks(range(n), range(1, n + 1)); fig.colorbar(im, ax=axes[3])
+    axes[3].set(xlabel='block', ylabel='block', title='linear CKA of block outputs')
+    if title: fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/03_collapse.ipynb #1028770c
+def _spans(blocks:list):
+    "'2, 5–7' from block numbers [2, 5, 6, 7]."
+    out, start = [], None
+    for b, nxt in zip(blocks, blocks[1:] + [None]):
+        start = b if start is None else start
+        if nxt != b + 1: out.append(f"{start}–{b}" if b > start else f"{b}"); start = None
+    return ', '.join(out)
+
+def readings(report:dict):
+    "What the measures of a `collapse_report` say, in sentences: one per measure, trained against initialisation."
+    r, init = report['trained'], report.get('init')
+    share, ratio = r['similar_ratio'], r['ratio']
+    similar = [p + 1 for p, v in enumerate(share) if v > ratio]
+    if similar: s = (f"Blocks {_spans(similar)} have ≥ {ratio:.0%} of their (head, token) columns similar (Eq. 2 > {r['threshold']}) "
+                     f"to the next block's: {len(similar)} similar block{'s' * (len(similar) != 1)} of {len(share) + 1}.")
+    else:
+        p = max(range(len(share)), key=share.__getitem__) if share else 0
+        s = (f"No block has ≥ {ratio:.0%} of its (head, token) columns similar (Eq. 2 > {r['threshold']}) to the next block's; "
+             f"the most similar pair is blocks {p + 1} and {p + 2} ({share[p]:.0%}).") if share else "A single block: no pair to compare."
+    if init: s += f" At initialisation: {init['similar_block_count']} similar block{'s' * (init['similar_block_count'] != 1)}."
+    out = [s]
+    heads = r['cross_head_mean']
+    out.append(f"Heads of one block are {min(heads):.2f} to {max(heads):.2f} alike on average (Fig. 3c; 1 would be identical heads).")
+    feats = r['feature_similarity']
+    out.append(f"Block outputs have cosine {feats[0]:.2f} (block 1) to {feats[-2] if len(feats) > 1 else feats[0]:.2f} "
+               f"(block {max(len(feats) - 1, 1)}) with the last block's (Fig. 4).")
+    if 'attention_entropy' in r:
+        ent = torch.tensor(r['attention_entropy']).mean(1)
+        low = int(ent.argmin())
+        out.append(f"Attention entropy, mean over heads, goes from {ent[0]:.2f} nats in block 1 to {ent[-1]:.2f} in block {len(ent)}; "
+                   f"the lowest is block {low + 1} ({ent[low]:.2f}); uniform attention over {r['tokens']} tokens would be "
+                   f"{math.log(r['tokens']):.2f}.")
+        dist = torch.tensor(r['attention_distance'])
+        out.append(f"Heads look {dist[0].mean():.1f} px away on average in block 1 ({dist[0].min():.1f}–{dist[0].max():.1f} across "
+                   f"heads) and {dist[-1].mean():.1f} px in block {len(dist)} ({dist[-1].min():.1f}–{dist[-1].max():.1f}).")
+    if 'rank_residual' in r:
+        rr = r['rank_residual']
+        out.append(f"The tokens keep {rr[-1]:.2f} of their spread around the mean token after the last block "
+                   f"({rr[0]:.2f} after block 1; 0 would be every token alike: rank collapse).")
+    if 'cka' in r:
+        cka = torch.tensor(r['cka'])
+        adjacent = cka.diagonal(1)
+        out.append(f"Consecutive blocks' outputs have linear CKA {adjacent.min():.2f} to {adjacent.max():.2f}; "
+                   f"the first and the last block {cka[0, -1]:.2f}.")
+    return out
+
+# %% ../nbs/03_collapse.ipynb #09c63de5
+FIGURE_NOTES = {'collapse': "Fig. 3a, 3c and 4 of the paper: per block, the share of (head, token) columns similar to the next block's, "
+                            "the mean similarity between the block's heads, and the cosine of its output with the last block's. "
+                            "Dashed: the same architecture at initialisation.",
+                'similarity_matrix': "Mean Eq.-2 similarity between every pair of blocks, trained and at initialisation.",
+                'measures': "Attention entropy (per block and head), mean attention distance in pixels (each dot a head), "
+                            "rank residual of the block outputs, and linear CKA between block outputs."}
+
+def html_report(report:dict, figures:dict, title:str='Attention collapse'):
+    "One self-contained page: the readings, then every figure (PNG bytes, embedded as data URLs) with what it shows."
+    import base64, html
+    meta = [f"{k}: {html.escape(str(report[k]))}" for k in ('model', 'checkpoint', 'data', 'img_size', 'seconds') if report.get(k) is not None]
+    meta.append(f"images: {report['trained']['images']}")
+    items = ''.join(f"<li>{html.escape(s)}</li>" for s in readings(report))
+    figs = ''.join(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+                   f'<figcaption>{html.escape(FIGURE_NOTES.get(name, name))}</figcaption></figure>' for name, png in figures.items())
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+             "img{max-width:100%;border:1px solid #ddd}figure{margin:2em 0}figcaption{color:#555;font-size:.9em}"
+             "li{margin:.4em 0}.meta{color:#666;font-size:.9em}")
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f'<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p class="meta">{" · ".join(meta)}</p>'
+            f'<h2>What the measures say</h2><ul>{items}</ul><h2>Figures</h2>{figs}'
+            f'<p class="meta">deepvit_nb: Zhou et al. 2021 (Eq. 2, Fig. 3, 4); attention entropy (Zhai et al. 2023); mean attention '
+            f'distance (Dosovitskiy et al. 2021); rank collapse (Dong et al. 2021); CKA (Kornblith et al. 2019, minibatch: '
+            f'Nguyen et al. 2021).</p></body></html>')
 
 # %% ../nbs/03_collapse.ipynb #45e72836
 def _timm_model(name:str, sd:dict|None):
@@ -348,16 +450,21 @@ def main(argv=None):
     (out / 'collapse.json').write_text(json.dumps(report, indent=1))
     import matplotlib.pyplot as plt
     label = args.model + (' (trained)' if args.checkpoint else ' (random weights, seed 1)')
-    for fig, name in ((plot_collapse({label: report}, title=f'{args.model} on {args.data}'), 'collapse.png'),
-                      (plot_similarity_matrices({args.model: report}), 'similarity_matrix.png')):
-        fig.savefig(out / name, dpi=110); plt.close(fig)
+    figures = {}
+    for fig, name in ((plot_collapse({label: report}, title=f'{args.model} on {args.data}'), 'collapse'),
+                      (plot_similarity_matrices({args.model: report}), 'similarity_matrix'),
+                      (plot_measures(report, title=label), 'measures')):
+        fig.savefig(out / f'{name}.png', dpi=110); plt.close(fig)
+        figures[name] = (out / f'{name}.png').read_bytes()
+    (out / 'report.html').write_text(html_report(report, figures, f'Attention collapse: {label}'), encoding='utf-8')
     if not args.checkpoint: print("no --checkpoint: the first row measures random weights (seed 1), not a trained model")
     for kind, label in (('trained', 'trained' if args.checkpoint else 'random'), ('init', 'init')):
         r = report[kind]
         print(f"{label:>8}: similar blocks {r['similar_block_count']}/{len(r['feature_similarity'])}, "
               f"mean adjacent similarity {sum(r['similar_ratio']) / max(len(r['similar_ratio']), 1):.3f}, "
               f"head similarity {sum(r['cross_head_mean']) / len(r['cross_head_mean']):.3f}")
-    print(f"wrote {out / 'collapse.json'}, {out / 'collapse.png'}, {out / 'similarity_matrix.png'}")
+    for line in readings(report): print(' ', line)
+    print(f"wrote {out / 'report.html'} (open it in a browser), collapse.json and the figures in {out}")
     return 0
 
 # %% ../nbs/03_collapse.ipynb #70aa5fc4

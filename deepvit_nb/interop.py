@@ -12,7 +12,8 @@ import torch.nn as nn
 import yaml
 from safetensors.torch import load_file, save_file
 from .models import (DeepViT, MODEL_CONFIGS, checkpoint_overrides, create_model, input_spec, list_models,
-                               load_checkpoint, load_pretrained, read_state_dict, resize_pos_embed)
+                               load_checkpoint, load_pretrained, read_state_dict, resize_pos_embed,
+                               retrofit_reattention)   # chapter 02; here too, beside the other ways in from timm
 from .data import MEAN, STD
 
 # %% auto #0

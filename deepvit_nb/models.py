@@ -21,7 +21,7 @@ from .attention import MultiHeadSelfAttention, ReAttention
 __all__ = ['HUB_CARD', 'MODEL_CONFIGS', 'check_images', 'PatchEmbed', 'ConvStem', 'DropPath', 'Mlp', 'Block', 'reattention_flags',
            'DeepViT', 'take_indices', 'list_models', 'create_model', 'input_spec', 'CheckpointMismatchError',
            'read_state_dict', 'load_checkpoint', 'checkpoint_overrides', 'recalibrate_batchnorm', 'resize_pos_embed',
-           'load_pretrained']
+           'load_pretrained', 'TimmReAttention', 'retrofit_reattention']
 
 # %% ../nbs/02_models.ipynb #d36dd622
 def check_images(x, in_chans:int, img_size:int):
@@ -516,3 +516,37 @@ def load_pretrained(model:nn.Module, path:str|Path):
     for k in ('head.weight', 'head.bias'):
         if k in sd and k in own and sd[k].shape != own[k].shape: sd[k] = own[k]
     return load_checkpoint(model, sd, source=source)
+
+# %% ../nbs/02_models.ipynb #edef1d0c
+class TimmReAttention(ReAttention):
+    "`ReAttention` in a timm block, whose forward passes `attn_mask` and `is_causal` (a ViT classifier uses neither)."
+    def forward(self, x, attn_mask=None, is_causal:bool=False, return_attention:bool=False, path:str|None=None):
+        if attn_mask is not None or is_causal: raise ValueError("Re-attention takes no attention mask and is not causal")
+        return super().forward(x, return_attention=return_attention, path=path)
+
+def retrofit_reattention(model:nn.Module, # our plain ViT (a DeepViT without Re-attention there) or a timm VisionTransformer
+                         blocks, # block indices: a list (negative from the end), an int n (the last n), or None (all)
+                         norm:str='none'): # 'none': unchanged in training too; 'batch': unchanged in evaluation only
+    "Turn the attention of `blocks` into Re-attention with the same weights and Θ = I: the model computes what it did."
+    take = take_indices(len(model.blocks), blocks)
+    for i in take:
+        old = model.blocks[i].attn
+        if isinstance(old, ReAttention): raise ValueError(f"block {i} has Re-attention already")
+        for part in ('q_norm', 'k_norm', 'norm'):
+            if not isinstance(getattr(old, part, nn.Identity()), nn.Identity): raise ValueError(f"block {i}: attention with {part} is not supported")
+        if getattr(old, 'gate', None) is not None: raise ValueError(f"block {i}: gated attention is not supported")
+        dim = old.qkv.in_features
+        cls = ReAttention if isinstance(old, MultiHeadSelfAttention) else TimmReAttention
+        new = cls(dim, num_heads=old.num_heads, qkv_bias=old.qkv.bias is not None, attn_drop=old.attn_drop.p,
+                  proj_drop=old.proj_drop.p, norm=norm).to(old.qkv.weight.device, old.qkv.weight.dtype)
+        new.load_state_dict(old.state_dict(), strict=False)                  # qkv and proj
+        with torch.no_grad():
+            new.reatten_matrix.weight.copy_(torch.eye(old.num_heads).view(old.num_heads, old.num_heads, 1, 1))
+            new.reatten_matrix.bias.zero_()
+            if norm == 'batch': new.var_norm.running_var.fill_(1 - new.var_norm.eps)
+        model.blocks[i].attn = new.train(old.training)
+    if isinstance(model, DeepViT):          # it is now that DeepViT configuration: say so where save_pretrained reads it
+        model.re_attention = [f or i in take for i, f in enumerate(model.re_attention)]
+        if hasattr(model, '_hub_mixin_config'):
+            model._hub_mixin_config.update(re_attention=list(model.re_attention), reattention_norm=norm)
+    return model

@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 from accelerate import Accelerator
 from accelerate.utils import InitProcessGroupKwargs, broadcast_object_list, set_seed
 from .attention import ReAttention
-from .models import create_model, input_spec, load_checkpoint, load_pretrained, recalibrate_batchnorm
+from .models import (create_model, input_spec, load_checkpoint, load_pretrained, read_state_dict,
+                               recalibrate_batchnorm, retrofit_reattention)
 from .data import (EpochSampler, AugmentedDataset, CheckedImageFolder, fashion_mnist, derive_seed,
                              imagenet_train_transform, eval_transform, small_train_transform,
                              small_eval_transform, mix_batch, smooth_one_hot, sample_indices, sample_subset,
@@ -50,6 +51,7 @@ class TrainConfig:
     depth: int = 0                          # 0: the model's own (studies of depth and width)
     embed_dim: int = 0                      # 0: the model's own
     pretrained: str = ''                    # checkpoint to start from (fine-tuning)
+    retrofit_blocks: str = ''               # '3,4,5': those blocks (Python indices) turned into Re-attention (chapter 02)
     # optimisation
     epochs: int = 3                         # cosine epochs (cooldown comes on top)
     batch_size: int = 128                   # per process
@@ -509,8 +511,15 @@ def _model_and_data(cfg:TrainConfig):
     shape = {k: v for k, v in (('depth', cfg.depth), ('embed_dim', cfg.embed_dim)) if v}
     model = create_model(cfg.model, num_classes=num_classes, img_size=img_size,
                          drop_path_rate=cfg.drop_path, drop_rate=cfg.drop, **shape)
-    if cfg.pretrained:   # evaluation loads exactly the weights named; fine-tuning may resize and re-initialise the head
-        (load_checkpoint if cfg.eval_only else load_pretrained)(model, cfg.pretrained)
+    try: blocks = [int(b) for b in cfg.retrofit_blocks.split(',')] if cfg.retrofit_blocks else []
+    except ValueError: raise ValueError(f"retrofit_blocks {cfg.retrofit_blocks!r}: expected block indices like '3,4,5'") from None
+    # evaluation loads exactly the weights named; fine-tuning may re-initialise the head. A plain ViT's weights load before
+    # the retrofit, the weights of a retrofitted run (which hold Θ) after it.
+    load = lambda: (load_checkpoint if cfg.eval_only else load_pretrained)(model, cfg.pretrained)
+    mixed = bool(cfg.pretrained and blocks) and any(k.endswith('.reatten_matrix.weight') for k in read_state_dict(cfg.pretrained)[0])
+    if cfg.pretrained and not mixed: load()
+    if blocks: retrofit_reattention(model, blocks)
+    if mixed: load()
     return model, (train_ds, eval_ds, calib_ds), num_classes
 
 # %% ../nbs/05_train.ipynb #34df48c8

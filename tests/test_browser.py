@@ -175,3 +175,25 @@ def test_attention_chapter_runs_all_in_jupyterlab(lab, browser):
     assert not state['errors'], state['errors']
     assert state['ran'] == state['cells'], state
     print(f"01_attention: Run All in JupyterLab, {state['cells']} code cells, no error, {seconds:.0f} s")
+
+
+def test_collapse_report_opens_offline(browser, image_folder, tmp_path):
+    "deepvit_collapse's report.html, opened as a file with every network request refused: every figure loads, no console error."
+    res = subprocess.run([sys.executable, '-m', 'deepvit_nb.collapse', '--model', 'vit_tiny_28', '--data', str(image_folder),
+                          '--images', '12', '--batch-size', '6', '--out', str(tmp_path / 'out')], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    context = browser.new_context()
+    requests, errors = [], []
+    context.route('**/*', lambda route: route.continue_() if route.request.url.startswith('file:')
+                  else (requests.append(route.request.url), route.abort()))
+    page = context.new_page()
+    page.on('console', lambda m: errors.append(m.text) if m.type == 'error' else None)
+    page.on('pageerror', lambda e: errors.append(str(e)))
+    page.goto((tmp_path / 'out' / 'report.html').as_uri(), wait_until='load')
+    images = page.evaluate("[...document.images].map(i => [i.alt, i.complete && i.naturalWidth > 0])")
+    assert [a for a, _ in images] == ['collapse', 'similarity_matrix', 'measures'] and all(ok for _, ok in images), images
+    readings = page.evaluate("[...document.querySelectorAll('li')].map(li => li.innerText)")
+    assert any('similar (Eq. 2 > 0.8)' in r for r in readings) and any('Attention entropy' in r for r in readings), readings
+    assert not requests and not errors, (requests, errors)
+    page.screenshot(path=str(tmp_path / 'out' / 'report.png'), full_page=True)
+    context.close()

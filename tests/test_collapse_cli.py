@@ -68,3 +68,23 @@ def test_a_model_fine_tuned_at_another_size(image_folder, tmp_path):
     report = json.loads((tmp_path / 'out' / 'collapse.json').read_text())
     assert report['img_size'] == 48 and report['trained']['images'] == 6
     assert report['trained']['similarity_matrix'] != report['init']['similarity_matrix']
+
+
+def test_a_hugging_face_folder_is_measured(image_folder, tmp_path):
+    "A Hugging Face ViT written by its save_pretrained (random weights from a small config), measured by folder name."
+    import transformers
+    torch.manual_seed(0)
+    cfg = transformers.ViTConfig(image_size=28, patch_size=7, num_channels=3, hidden_size=32, num_hidden_layers=3,
+                                 num_attention_heads=4, intermediate_size=64, num_labels=3)
+    transformers.ViTForImageClassification(cfg).save_pretrained(tmp_path / 'hf_vit')
+    r = run(['--model', str(tmp_path / 'hf_vit'), '--data', str(image_folder), '--images', '8', '--batch-size', '4',
+             '--out', str(tmp_path / 'out')], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads((tmp_path / 'out' / 'collapse.json').read_text())
+    assert report['img_size'] == 28 and len(report['trained']['attention_entropy']) == 3
+    assert len(report['trained']['cka']) == 3 and (tmp_path / 'out' / 'report.html').is_file()
+    # without transformers installed: a clear message, not a traceback
+    code = ("import sys; sys.modules['transformers'] = None\n"
+            f"from deepvit_nb.collapse import main; sys.exit(main(['--model', {str(tmp_path / 'hf_vit')!r}, '--images', '4']))")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and "needs transformers (pip install 'deepvit_nb[hf]')" in r.stderr, r.stderr[-2000:]
