@@ -149,8 +149,10 @@ def test_a_failed_checkpoint_write_is_named_and_cleaned_up(tmp_path, monkeypatch
 
 # 10. which weights a file holds is recorded, and every loader takes the same ones by default (the state_dict)
 def test_every_loader_takes_the_same_weights(finished_run, tmp_path):
-    import timm, deepvit_nb
+    import timm
+    from deepvit_nb.interop import register_timm_models
     from safetensors import safe_open
+    register_timm_models()                      # what `import deepvit_nb` does when timm is there (chapter 10)
     summary = json.loads((finished_run / 'summary.json').read_text())
     for name, weights, metrics in (('final_model', 'state_dict', summary['final']), ('final_model_ema', 'state_dict_ema', summary['final_ema'])):
         with safe_open(str(finished_run / f'{name}.safetensors'), 'pt') as f: meta = f.metadata()
