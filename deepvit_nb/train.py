@@ -546,13 +546,11 @@ def _loaders(cfg:TrainConfig, train_ds, eval_ds, calib_ds):
 
 # %% ../nbs/05_train.ipynb #1565840a
 def sync_batchnorm(model:nn.Module, accelerator:Accelerator):
-    "`sync_bn=true`: BatchNorm statistics over every process's batch. On GPUs every BatchNorm; on CPUs, Re-attention's only."
-    if accelerator.device.type == 'cuda': return nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    for m in model.modules():      # PyTorch's own SyncBatchNorm runs on GPUs only; `HeadNorm` synchronises Re-attention's anywhere
-        if isinstance(m, ReAttention): m.var_norm = nn.SyncBatchNorm.convert_sync_batchnorm(m.var_norm)
-    others = [n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, nn.SyncBatchNorm)]
-    if others: accelerator.print(f"sync_bn: on CPUs only Re-attention's BatchNorms are synchronised; {', '.join(others)} keep per-process statistics")
-    return model
+    "`sync_bn=true`: every BatchNorm a `SyncBatchNorm`, so that its statistics are the global batch's (GPUs only)."
+    if accelerator.device.type != 'cuda':      # DDP refuses SyncBatchNorm on CPU: say so before it does, by the setting's name
+        raise ValueError(f"sync_bn=true needs CUDA devices (this run is on {accelerator.device.type}): PyTorch's "
+                         "DistributedDataParallel takes SyncBatchNorm on GPUs only. Without it each process keeps its own statistics.")
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 # %% ../nbs/05_train.ipynb #4326876d
 def setup_run(cfg:TrainConfig, resume:str=''):

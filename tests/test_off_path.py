@@ -243,3 +243,13 @@ def test_a_frozen_peer_fails_the_run_after_dist_timeout(image_folder, tmp_path):
             except ProcessLookupError: pass
     assert proc.returncode != 0, out[-3000:]
     assert waited < 200, waited                          # not PyTorch's 30 minutes
+
+
+# issue 21: sync_bn on CPU processes is refused by name (DDP takes SyncBatchNorm on GPUs only)
+def test_sync_bn_on_cpu_processes_is_refused_by_name(image_folder, tmp_path):
+    launcher = [sys.executable, '-m', 'accelerate.commands.launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1',
+                '--mixed_precision', 'no', '--dynamo_backend', 'no', '--main_process_port', '29541']
+    r = run_cli(tiny_args(image_folder, tmp_path, 'sync', 'sync_bn=true'), cwd=tmp_path, launcher=launcher)
+    assert r.returncode != 0 and 'sync_bn=true needs CUDA devices' in r.stderr, r.stderr[-3000:]
+    r = run_cli(tiny_args(image_folder, tmp_path, 'one', 'sync_bn=true'), cwd=tmp_path)      # one process: nothing to sync
+    assert r.returncode == 0, r.stderr[-3000:]
