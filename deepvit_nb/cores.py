@@ -12,7 +12,7 @@ from .contract import CoreCall, CoreOut, softmax_maps, heads_last, finish, refus
 
 # %% auto #0
 __all__ = ['TORCH_MAPS', 'CORES', 'mix_maps', 'gram32', 'mixed_squares', 'folded_attention', 'TorchMaps', 'mapless_backward',
-           'MaplessAttention', 'mapless_attention', 'checkpointed_attention']
+           'MaplessAttention', 'mapless_attention', 'checkpointed_attention', 'sdpa_attention']
 
 # %% ../nbs/01b_cores.ipynb #85950088
 def mix_maps(w, maps):
@@ -133,4 +133,16 @@ def checkpointed_attention(call:CoreCall):
     out, sq = checkpoint(core, call.q, call.k, call.v, use_reentrant=False)
     return CoreOut(out, None, sq if sq.numel() else None)
 
-CORES = {'folded': folded_attention, 'mapless': mapless_attention, 'checkpoint': checkpointed_attention}
+# %% ../nbs/01b_cores.ipynb #fa0c0965
+def sdpa_attention(call:CoreCall):
+    "U (or O) by one fused SDPA per softmax head over every head's values, then the head mix: exact, no map formed."
+    refuse(call, 'sdpa')
+    if call.stats: raise ValueError("the 'sdpa' path forms no maps, so it cannot give the batch statistics (stats=True)")
+    B, H, T, D = call.v.shape
+    values = call.v.transpose(1, 2).reshape(B, 1, T, H * D).expand(B, H, T, H * D)        # every head's values, for each head
+    P = F.scaled_dot_product_attention(call.q, call.k, values, scale=call.scale).view(B, H, T, H, D)   # P[b, s, t, o] = (A_s V_o)_t
+    theta = call.theta.to(P.dtype)
+    U = torch.einsum('os,bstod->botd', theta, P) - (theta.sum(1) / T).view(1, H, 1, 1) * call.v.sum(2, keepdim=True)
+    return finish(call, U)
+
+CORES = {'folded': folded_attention, 'mapless': mapless_attention, 'checkpoint': checkpointed_attention, 'sdpa': sdpa_attention}
