@@ -45,7 +45,7 @@ def _softmax_from_qkv(attn:nn.Module, qkv:torch.Tensor):
     "Recompute softmax(QKᵀ·scale) from a recorded (B, T, 3C) QKV projection."
     q, k, _ = rearrange(qkv, 'b t (three h d) -> three b h t d', three=3, h=attn.num_heads).unbind(0)
     if hasattr(attn, 'q_norm'): q, k = attn.q_norm(q), attn.k_norm(k)
-    return ((q @ k.transpose(-2, -1)) * attn.scale).softmax(dim=-1)
+    return softmax_maps(q, k, attn.scale)            # chapter 01a's: in float32 at least, as the model's own maps
 
 def is_hugging_face(model:nn.Module):
     "Whether `model` is a Hugging Face `transformers` model (ViT, DeiT, BEiT, Dinov2, ...)."

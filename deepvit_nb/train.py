@@ -20,7 +20,6 @@ from tqdm.auto import tqdm
 
 from accelerate import Accelerator
 from accelerate.utils import InitProcessGroupKwargs, broadcast_object_list, set_seed
-from .attention import ReAttention
 from .models import (create_model, input_spec, load_checkpoint, load_pretrained, read_state_dict,
                                recalibrate_batchnorm, retrofit_reattention)
 from .data import (EpochSampler, AugmentedDataset, CheckedImageFolder, fashion_mnist, derive_seed,
@@ -565,7 +564,7 @@ def setup_run(cfg:TrainConfig, resume:str=''):
     changes = resume_changes(run_dir, cfg) if resume and not cfg.eval_only else {}   # refuses unsafe ones first
     if not cfg.eval_only: _run_dir_guard(run_dir, resuming=bool(resume))
     elif ckpt is None and not cfg.pretrained:           # evaluating random weights would report chance as a result
-        raise ValueError(f"eval_only needs weights: --resume CHECKPOINT_FOLDER or pretrained=FILE"
+        raise ValueError("eval_only needs weights: --resume CHECKPOINT_FOLDER or pretrained=FILE"
                          + (f" (--resume auto found no checkpoint in {run_dir})" if resume == 'auto' else ''))
     set_seed(cfg.seed)                                  # the same initial weights on every process
     model, datasets, num_classes = _model_and_data(cfg)

@@ -33,8 +33,10 @@ def run(m, x, path, amp=False):
 
 
 def cases():
-    "(path, amp): every fast path that computes batch statistics on CPU, in float32 and under bf16 autocast."
-    return [(p, amp) for p in ReAttention.PATHS if p not in ('reference', 'triton') for amp in (False, True)]
+    "(path, amp): every fast path that takes a training call with SyncBatchNorm here (its own `refusal` says), fp32 and bf16."
+    m = make().train()
+    q = m.split_heads(torch.zeros(1, 9, 24))[0]
+    return [(p, amp) for p in ReAttention.PATHS if p != 'reference' and m.refusal(p, q) is None for amp in (False, True)]
 
 
 def worker(rank, world, port, folder):
@@ -85,6 +87,11 @@ def test_two_processes_equal_one(two_processes, path, amp):
         if b.norm() > 1e-3 * one['grad_x'].norm(): close(a, b, tol)    # Θ's bias: 0 up to rounding on both sides
     for g in got:                                                      # every process holds the same running statistics
         for a, b in zip(g['running'], one['running']): close(a.float(), b.float(), tol if a.dtype.is_floating_point else 0)
+
+
+def test_the_cases_are_the_fast_paths_that_take_batch_statistics():
+    test = {p for p, _ in cases()}
+    assert {'folded', 'checkpoint', 'mapless'} <= test and 'sdpa' not in test   # 'sdpa' forms no maps: no statistics
 
 
 def test_unsynced_slices_differ(two_processes):
