@@ -74,3 +74,31 @@ def test_everything_but_the_timm_registry_works_without_timm(tmp_path):
               "print(m(interop.example_images(m)).shape)", tmp_path)
     assert r.returncode == 0, r.stderr
     assert 'refused: timm.models is needed here: pip install "deepvit_nb[timm]"' in r.stdout and 'torch.Size([2, 10])' in r.stdout
+
+
+def test_the_timm_model_contract_for_every_registered_configuration():
+    "What timm's model tests ask of a registered model (our own tests of that contract): the config's names, shapes, heads."
+    import pytest
+    timm = pytest.importorskip('timm')
+    from deepvit_nb.interop import register_timm_models
+    from deepvit_nb.models import list_models, MODEL_CONFIGS
+    register_timm_models()
+    for name in list_models():
+        if MODEL_CONFIGS[name]['img_size'] > 224 or MODEL_CONFIGS[name].get('depth', 16) > 16: continue   # keep CI short
+        model = timm.create_model(name, pretrained=False).eval()
+        cfg, sd = model.pretrained_cfg, model.state_dict()
+        assert cfg['classifier'] + '.weight' in sd and cfg['first_conv'] + '.weight' in sd, name
+        x = torch.randn(1, *cfg['input_size'])
+        with torch.no_grad():
+            tokens = model.forward_features(x)
+            assert tokens.shape[-1] == model.num_features == model.head_hidden_size, name
+            assert model.forward_head(tokens, pre_logits=True).shape == (1, model.num_features)
+            assert model.get_classifier() is model.head
+            model.reset_classifier(0)
+            assert model(x).shape == (1, model.num_features), name
+            model.reset_classifier(0, '')
+            assert model(x).shape == tokens.shape, name
+        assert model.no_weight_decay() == {'pos_embed', 'cls_token'}
+        groups = timm.models.group_parameters(model, model.group_matcher())      # by depth, for layer-wise lr decay
+        first = groups[min(groups)]
+        assert 'cls_token' in first and 'pos_embed' in first and len(groups) >= 1 + len(model.blocks), (name, len(groups))
