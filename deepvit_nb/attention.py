@@ -233,20 +233,21 @@ class ReAttention(MultiHeadSelfAttention):
         if q.device.type == 'cpu' and plain and TORCH_MAPS.worth(q): return 'mapless'
         return 'checkpoint' if keeps_maps else 'folded'
 
-    def core_call(self, q, k, v, return_attention:bool=False):
+    def core_call(self, q, k, v, return_attention:bool=False, norm:HeadNorm|None=None):
         "The `CoreCall` for q, k, v: Θ, the scale, the Norm's (a, c) when known before the call, else a request for the batch statistics."
-        norm, theta = HeadNorm(self.var_norm), self.reatten_matrix.weight.flatten(1)
+        norm, theta = norm or HeadNorm(self.var_norm), self.reatten_matrix.weight.flatten(1)
         known = None if norm.batch_stats else norm.affine(theta, self.reatten_matrix.bias, self.reatten_scale, q.shape[2])
         return CoreCall(q, k, v, theta, self.scale, stats=norm.batch_stats, affine=known,
                         dropout_p=self.dropout_p(), maps=return_attention)
 
     def attend(self, path:str, q, k, v, return_attention:bool=False):
         "Per-head outputs (B, H, T, d) and the maps (or None) by fast path `path`, with the Norm applied (and its statistics moved)."
-        call = self.core_call(q, k, v, return_attention)
+        norm = HeadNorm(self.var_norm)
+        call = self.core_call(q, k, v, return_attention, norm)
         res = (_triton_core if path == 'triton' else CORES[path])(call)
         if call.affine is not None: return res.out, res.maps
         B, _, T, _ = q.shape
-        a, c = HeadNorm(self.var_norm).batch_affine(call.theta, self.reatten_matrix.bias, self.reatten_scale, T, res.sq, B * T * T)
+        a, c = norm.batch_affine(call.theta, self.reatten_matrix.bias, self.reatten_scale, T, res.sq, B * T * T)
         return head_affine(res.out, a, c, v.sum(2, keepdim=True)), None if res.maps is None else head_affine(res.maps, a, c)
 
     def forward(self, x, # tokens, (B, T, C)

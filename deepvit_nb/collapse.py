@@ -258,6 +258,7 @@ def plot_similarity_matrices(reports:dict):
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
     return fig
 
+# %% ../nbs/03_collapse.ipynb #11a4f292
 def plot_measures(report:dict, title:str|None=None):
     "Chapter 03b's measures of one model: entropy per block and head, attention distance, rank residual, CKA between blocks."
     import matplotlib.pyplot as plt
