@@ -4,12 +4,13 @@
 
 # %% ../nbs/01a_contract.ipynb #6532c5db
 from __future__ import annotations
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import NamedTuple
 import torch
 
 # %% auto #0
-__all__ = ['CoreCall', 'CoreOut', 'softmax_maps', 'heads_last', 'head_affine', 'finish', 'refuse']
+__all__ = ['CoreCall', 'CoreOut', 'softmax_maps', 'float32_region', 'heads_last', 'head_affine', 'finish', 'refuse']
 
 # %% ../nbs/01a_contract.ipynb #2ecac4b8
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ def softmax_maps(q, k, scale:float):
     "softmax(s·Q Kᵀ) for every head, (B, H, T, T), in at least float32 (as CUDA's autocast does; CPU's would give bf16)."
     scores = (q * scale) @ k.transpose(-2, -1)                       # the scale multiplies q, the smaller tensor
     return scores.softmax(dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
+
+def float32_region(device):
+    "Autocast switched off on `device` (a tensor's), for small work kept in float32; nothing on devices autocast does not know (meta)."
+    kind = getattr(device, 'type', device)
+    return torch.autocast(kind, enabled=False) if torch.amp.is_autocast_available(kind) else nullcontext()
 
 def heads_last(like, dtype=None):
     "An empty (B, H, T, d) tensor like `like`, stored as (B, T, H, d): merging the heads afterwards is a free view."

@@ -11,7 +11,8 @@ import torch
 import torch.nn as nn
 import yaml
 from safetensors.torch import load_file, save_file
-from .models import (DeepViT, MODEL_CONFIGS, checkpoint_overrides, create_model, input_spec, list_models,
+from .attention import MultiHeadSelfAttention, ReAttention
+from .models import (DeepViT, MODEL_CONFIGS, check_images, checkpoint_overrides, stem_layout, create_model, input_spec, list_models,
                                load_checkpoint, load_pretrained, read_state_dict, resize_pos_embed,
                                retrofit_reattention)   # chapter 02; here too, beside the other ways in from timm
 from .data import MEAN, STD
@@ -81,6 +82,8 @@ def register_timm_models():
         tm.generate_default_cfgs, tm.is_model, tm.model_entrypoint, tm.register_model
     import deepvit_nb.interop as home                  # timm reads `default_cfgs` from the entry points' module
     home.default_cfgs = generate_default_cfgs({_timm_cfg_key(n): timm_pretrained_cfg(n) for n in list_models()})
+    for f in (check_images, stem_layout): tm.register_notrace_function(f)   # not traced by torch.fx (chapter 02)
+    for m in (MultiHeadSelfAttention, ReAttention): tm.register_notrace_module(m)   # modules that choose a path at run time
     added = []
     for n in list_models():
         if is_model(n):

@@ -5,11 +5,11 @@
 # %% ../nbs/02_models.ipynb #4ab9dd23
 from __future__ import annotations
 import inspect, json, math
+from contextlib import nullcontext
 from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from einops import rearrange
 from torch.utils.checkpoint import checkpoint
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 from safetensors import SafetensorError
@@ -18,10 +18,10 @@ from safetensors.torch import load_file
 from .attention import MultiHeadSelfAttention, ReAttention
 
 # %% auto #0
-__all__ = ['HUB_CARD', 'MODEL_CONFIGS', 'check_images', 'PatchEmbed', 'ConvStem', 'DropPath', 'Mlp', 'Block', 'reattention_flags',
-           'DeepViT', 'take_indices', 'list_models', 'create_model', 'input_spec', 'CheckpointMismatchError',
-           'read_state_dict', 'load_checkpoint', 'checkpoint_overrides', 'recalibrate_batchnorm', 'resize_pos_embed',
-           'load_pretrained', 'TimmReAttention', 'retrofit_reattention']
+__all__ = ['HUB_CARD', 'MODEL_CONFIGS', 'check_images', 'PatchEmbed', 'stem_layout', 'ConvStem', 'DropPath', 'Mlp', 'Block',
+           'reattention_flags', 'DeepViT', 'take_indices', 'list_models', 'create_model', 'input_spec',
+           'CheckpointMismatchError', 'read_state_dict', 'load_checkpoint', 'checkpoint_overrides',
+           'recalibrate_batchnorm', 'resize_pos_embed', 'load_pretrained', 'TimmReAttention', 'retrofit_reattention']
 
 # %% ../nbs/02_models.ipynb #d36dd622
 def check_images(x, in_chans:int, img_size:int):
@@ -43,9 +43,13 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x):
         check_images(x, self.in_chans, self.img_size)
-        return rearrange(self.proj(x), 'b c h w -> b (h w) c')
+        return self.proj(x).flatten(2).transpose(1, 2)   # (B, C, h, w) → (B, h·w, C)
 
 # %% ../nbs/02_models.ipynb #81a80df1
+def stem_layout(x):
+    "Channels-last on CPU, oneDNN's fast layout for the stem's convolutions; unchanged elsewhere."
+    return x.contiguous(memory_format=torch.channels_last) if x.device.type == 'cpu' else x
+
 class ConvStem(nn.Module):
     "DeepViT-S/L stem: 7×7/2 and 3×3 convolutions (64 channels, BN, ReLU), then a (P/2)×(P/2) patchify."
     def __init__(self, img_size:int=224, patch_size:int=16, in_chans:int=3, embed_dim:int=384, width:int=64):
@@ -63,10 +67,10 @@ class ConvStem(nn.Module):
 
     def forward(self, x):
         check_images(x, self.in_chans, self.img_size)
-        if x.device.type == 'cpu': x = x.contiguous(memory_format=torch.channels_last)   # oneDNN's fast layout
+        x = stem_layout(x)
         x = self.bn1(self.conv1(x)).relu()
         x = self.bn2(self.conv2(x)).relu()
-        return rearrange(self.proj(x), 'b c h w -> b (h w) c')
+        return self.proj(x).flatten(2).transpose(1, 2)
 
 # %% ../nbs/02_models.ipynb #36a74584
 class DropPath(nn.Module):
@@ -156,30 +160,35 @@ class DeepViT(nn.Module, PyTorchModelHubMixin, **HUB_CARD):
                  reattention_norm:str='batch', # 'batch' (official), 'layer' or 'none'
                  drop_rate:float=0., attn_drop_rate:float=0.,
                  drop_path_rate:float=0., # stochastic depth, rising linearly to this over the blocks
-                 fold:bool=True, recompute:bool=True, backend:str='auto'): # how Re-attention computes (chapter 01)
+                 fold:bool=True, recompute:bool=True, backend:str='auto', # how Re-attention computes (chapter 01)
+                 device=None, dtype=None): # timm's factory arguments: made on `device`, then cast to `dtype`
         super().__init__()
+        if isinstance(self._hub_mixin_config, dict):   # where the weights live is no part of a saved configuration
+            for k in ('device', 'dtype'): self._hub_mixin_config.pop(k, None)
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
         stems = {'patch': PatchEmbed, 'conv': ConvStem}
         if stem not in stems: raise ValueError(f"stem {stem!r} is not one of {sorted(stems)}")
-        self.re_attention = reattention_flags(re_attention, depth)
-        self.num_classes, self.num_features = num_classes, embed_dim
-        self.embed_dim, self.head_hidden_size, self.img_size, self.in_chans = embed_dim, embed_dim, img_size, in_chans
-        self.global_pool, self.grad_checkpointing = 'token', False
-        self.patch_embed = stems[stem](img_size, patch_size, in_chans, embed_dim)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches + 1, embed_dim))
-        self.pos_drop = nn.Dropout(drop_rate)
-        drop_paths = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
-        self.blocks = nn.ModuleList([
-            Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, re_attention=flag,
-                  reattention_norm=reattention_norm, transform_scale=transform_scale, scale_adjustment=scale_adjustment,
-                  drop=drop_rate, attn_drop=attn_drop_rate, drop_path=dp, fold=fold, recompute=recompute, backend=backend)
-            for flag, dp in zip(self.re_attention, drop_paths)])
-        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        self.feature_info = [dict(module=f'blocks.{i}', num_chs=embed_dim, reduction=patch_size) for i in range(depth)]
-        self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
-        self.init_weights()
+        with torch.device(device) if device is not None else nullcontext():
+            self.re_attention = reattention_flags(re_attention, depth)
+            self.num_classes, self.num_features = num_classes, embed_dim
+            self.embed_dim, self.head_hidden_size, self.img_size, self.in_chans = embed_dim, embed_dim, img_size, in_chans
+            self.global_pool, self.grad_checkpointing = 'token', False
+            self.patch_embed = stems[stem](img_size, patch_size, in_chans, embed_dim)
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+            self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches + 1, embed_dim))
+            self.pos_drop = nn.Dropout(drop_rate)
+            drop_paths = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
+            self.blocks = nn.ModuleList([
+                Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, re_attention=flag,
+                      reattention_norm=reattention_norm, transform_scale=transform_scale, scale_adjustment=scale_adjustment,
+                      drop=drop_rate, attn_drop=attn_drop_rate, drop_path=dp, fold=fold, recompute=recompute, backend=backend)
+                for flag, dp in zip(self.re_attention, drop_paths)])
+            self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+            self.feature_info = [dict(module=f'blocks.{i}', num_chs=embed_dim, reduction=patch_size) for i in range(depth)]
+            self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+            self.init_weights()
+        if dtype is not None: self.to(dtype)
 
     def init_weights(self):
         "The official initialisation: truncated normal (σ = 0.02) for the embeddings and `Linear` weights, zero biases."
@@ -218,6 +227,7 @@ class DeepViT(nn.Module, PyTorchModelHubMixin, **HUB_CARD):
     def forward(self, x, # images, (B, in_chans, img_size, img_size)
                 return_attention:bool=False): # also return the list of per-block maps
         "Logits, or `(logits, maps)`."
+        if isinstance(return_attention, torch.fx.Proxy): return_attention = False   # torch.fx tracing: the default
         if not return_attention: return self.forward_head(self.forward_features(x))
         x, maps = self.forward_features(x, return_attention=True)
         return self.forward_head(x), maps
@@ -262,10 +272,17 @@ class DeepViT(nn.Module, PyTorchModelHubMixin, **HUB_CARD):
         if global_pool is not None:
             if global_pool not in ('token', 'avg', ''): raise ValueError(f"global_pool {global_pool!r} is not 'token', 'avg' or ''")
             self.global_pool = global_pool
-        self.num_classes = num_classes
-        self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.num_classes, like = num_classes, self.cls_token             # the new head: where and as the model is
+        self.head = nn.Linear(self.embed_dim, num_classes, device=like.device, dtype=like.dtype) if num_classes > 0 else nn.Identity()
         if num_classes > 0:
             nn.init.trunc_normal_(self.head.weight, std=.02); nn.init.zeros_(self.head.bias)
+        self.head.train(self.training)
+
+    def __prepare_scriptable__(self):
+        "TorchScript is refused with the reason (see below): trace or export instead."
+        raise TypeError("DeepViT is not compiled by torch.jit.script: Re-attention picks one of its exact paths at run "
+                        "time (Python callables, a dataclass call, an autograd Function), which TorchScript does not "
+                        "compile. Use torch.export (deepvit_nb.interop.export_program), torch.compile or torch.jit.trace")
 
     def no_weight_decay(self):
         "Parameter names that the official recipe exempts from weight decay."

@@ -102,3 +102,75 @@ def test_the_timm_model_contract_for_every_registered_configuration():
         groups = timm.models.group_parameters(model, model.group_matcher())      # by depth, for layer-wise lr decay
         first = groups[min(groups)]
         assert 'cls_token' in first and 'pos_embed' in first and len(groups) >= 1 + len(model.blocks), (name, len(groups))
+
+
+def test_timm_factory_arguments_build_where_and_as_asked(tmp_path):
+    "create_model(device=, dtype=) builds there (meta: no memory), reset_classifier keeps the model's device, dtype and mode."
+    import pytest
+    timm = pytest.importorskip('timm')
+    from deepvit_nb.interop import register_timm_models
+    from deepvit_nb.models import list_models
+    register_timm_models()
+    for name in list_models():
+        with pytest.raises(TypeError):
+            timm.create_model(name, device='meta', not_a_model_arg=1)
+        model = timm.create_model(name, device='meta', dtype=torch.bfloat16)
+        tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+        assert {t.device.type for t in tensors.values()} == {'meta'}, name
+        assert {t.dtype for n, t in tensors.items() if t.is_floating_point()} == {torch.bfloat16}, name
+        model.to(dtype=torch.float64).eval()
+        model.reset_classifier(0); model.reset_classifier(3)
+        head = model.get_classifier()
+        assert (head.weight.device.type, head.weight.dtype, head.training) == ('meta', torch.float64, False), name
+        model.requires_grad_(False); model.reset_classifier(0)
+        assert not any(p.requires_grad for p in model.parameters()), name
+    small = timm.create_model('deepvit_tiny_28', dtype=torch.float64)
+    small.save_pretrained(tmp_path / 'm')
+    config = json.loads((tmp_path / 'm' / 'config.json').read_text())
+    assert 'device' not in config and 'dtype' not in config          # where weights lived is not configuration
+    assert DeepViT.from_pretrained(tmp_path / 'm').pos_embed.dtype == torch.float32
+
+
+def test_a_model_cast_to_bf16_computes_in_bf16():
+    "model.to(torch.bfloat16) without autocast: bf16 outputs and gradients, close to the float32 model, on every block kind."
+    model = create_model('deepvit_s', img_size=64, depth=4, re_attention=2, num_classes=5)
+    x = torch.randn(2, 3, 64, 64)
+    for train in (False, True):
+        torch.manual_seed(0)
+        ref = create_model('deepvit_s', img_size=64, depth=4, re_attention=2, num_classes=5)
+        ref.load_state_dict(model.state_dict()); ref.train(train)
+        low = create_model('deepvit_s', img_size=64, depth=4, re_attention=2, num_classes=5)
+        low.load_state_dict(model.state_dict()); low.train(train).to(torch.bfloat16)
+        want = ref(x)
+        got = low(x.to(torch.bfloat16))
+        assert got.dtype == torch.bfloat16
+        assert (got.float() - want).abs().max() <= 0.05 * want.abs().max() + 1e-3, (train, (got.float() - want).abs().max())
+        if train:
+            got.float().pow(2).sum().backward()
+            assert all(p.grad is not None and p.grad.dtype == torch.bfloat16 for p in low.parameters())
+
+
+def test_fx_tracing_with_timm_registrations_and_no_torchscript():
+    "timm's FX route (torchvision's feature extractor with timm's not-traced lists): exact forward, every gradient; TorchScript refused by name."
+    import warnings
+    import pytest
+    timm = pytest.importorskip('timm')
+    from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+    from timm.models import get_notrace_functions, get_notrace_modules
+    from deepvit_nb.interop import register_timm_models
+    register_timm_models()
+    kw = dict(leaf_modules=get_notrace_modules(), autowrap_functions=get_notrace_functions(), param_shapes_constant=True)
+    model = timm.create_model('deepvit_s', img_size=64, depth=4, re_attention=2, num_classes=42).eval()   # MHSA and Re-attention blocks
+    x = torch.randn(2, 3, 64, 64)
+    train_nodes, eval_nodes = get_graph_node_names(model, tracer_kwargs=kw)
+    traced = create_feature_extractor(model, return_nodes=[eval_nodes[-1]], tracer_kwargs=kw)
+    with torch.no_grad():
+        assert torch.equal(next(iter(traced(x).values())), model(x))
+    model.train()
+    traced = create_feature_extractor(model, return_nodes=[train_nodes[-1]], tracer_kwargs=kw)
+    next(iter(traced(x).values())).mean().backward()
+    assert all(p.grad is not None for p in traced.parameters())
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        with pytest.raises(TypeError, match='not compiled by torch.jit.script.*torch.export'):
+            torch.jit.script(model)
