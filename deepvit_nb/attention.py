@@ -12,13 +12,13 @@ import torch.distributed as dist
 import torch.distributed.nn.functional as dist_nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from einops import rearrange
-from .contract import CoreCall, softmax_maps, head_affine
+from .contract import CoreCall, softmax_maps, head_affine, float32_region
 from .cores import CORES, TORCH_MAPS
 
 # %% auto #0
-__all__ = ['HEAD_NORMS', 'BACKENDS', 'MATRIX_KEYS', 'MultiHeadSelfAttention', 'HeadLayerNorm', 'make_head_norm', 'norm_variants',
-           'HeadNorm', 'triton_installed', 'kernels_fit', 'triton_refusal', 'ReAttention', 'path_matrix',
-           'matrix_failures', 'set_backend']
+__all__ = ['HEAD_NORMS', 'BACKENDS', 'PRECISIONS', 'MATRIX_KEYS', 'MultiHeadSelfAttention', 'HeadLayerNorm', 'make_head_norm',
+           'norm_variants', 'HeadNorm', 'triton_installed', 'kernels_fit', 'triton_refusal', 'ReAttention',
+           'path_matrix', 'matrix_failures', 'set_backend']
 
 # %% ../nbs/01_attention.ipynb #636211a6
 class MultiHeadSelfAttention(nn.Module):
@@ -58,7 +58,7 @@ class MultiHeadSelfAttention(nn.Module):
             p = self.attn_drop.p if self.training else 0.
             return self.merge_heads(F.scaled_dot_product_attention(q, k, v, dropout_p=p))
         attn = self.attn_drop(self.attention_map(q, k))
-        return self.merge_heads(attn @ v), attn
+        return self.merge_heads(attn.to(v.dtype) @ v), attn   # float32 maps meet the values in their dtype
 
 # %% ../nbs/01_attention.ipynb #f7635f54
 class HeadLayerNorm(nn.Module):
@@ -120,7 +120,7 @@ class HeadNorm:
 
     def affine(self, theta, bias, scale:float, T:int, var=None):
         "(a, c) per head, with Norm(Θᵀ A + b)·s = a·Θᵀ(A − 1/T) + c: from the batch's variance `var`, else the running statistics."
-        with torch.autocast(theta.device.type, enabled=False):              # (H,) work: float32 costs nothing
+        with float32_region(theta.device):              # (H,) work: float32 costs nothing
             theta = theta.to(torch.promote_types(theta.dtype, torch.float32))
             mean = theta.sum(1) / T + bias                                   # softmax rows sum to one: the exact mean
             if self.kind == 'none': return torch.full_like(mean, scale), scale * mean
@@ -258,18 +258,21 @@ class ReAttention(MultiHeadSelfAttention):
         if path is None: path = self.path(q, return_attention)
         elif why := self.refusal(path, q, return_attention): raise ValueError(f"path {path!r} cannot compute this call: {why}")
         if path == 'reference':
-            attn = self.regenerate(self.attn_drop(self.attention_map(q, k)))
+            attn = self.regenerate(self.attn_drop(self.attention_map(q, k)).to(v.dtype))   # mixed in the model's dtype
             out = attn @ v
         else: out, attn = self.attend(path, q, k, v, return_attention)
         out = self.merge_heads(out)
         return (out, attn) if return_attention else out
 
 # %% ../nbs/01_attention.ipynb #3fc908c7
-def _path_run(m, x, path:str, amp:bool):
-    "Output, gradients and running statistics of `m(x, path=path)` (dropout masks from seed 1)."
+PRECISIONS = ('float32', 'bf16', 'bf16 model')   # float32; bf16 autocast; the module and input cast to bf16, no autocast
+
+def _path_run(m, x, path:str, precision:str):
+    "Output, gradients and running statistics of `m(x, path=path)` in `precision` (dropout masks from seed 1)."
+    if precision == 'bf16 model': m, x = m.to(torch.bfloat16), x.to(torch.bfloat16)
     x = x.clone().requires_grad_()
     torch.manual_seed(1)
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp): out = m(x, path=path)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == 'bf16'): out = m(x, path=path)
     ps = [p for n, p in m.named_parameters()]
     grads = torch.autograd.grad(out.float().pow(2).sum(), [x, *ps])
     running = [getattr(m.var_norm, n, None) for n in ('running_mean', 'running_var', 'num_batches_tracked')]
@@ -277,10 +280,10 @@ def _path_run(m, x, path:str, amp:bool):
                 running=torch.cat([r.float().flatten() for r in running if r is not None] + [x.new_zeros(0)]))
 
 def path_matrix(paths=None, dim:int=24, heads:int=4, tokens:int=9, batch:int=3, device='cpu', dropout:float=0.25):
-    "Each path × Norm × float32/bf16 × train/eval × dropout off/on against the reference path in float32: relative errors, or why the path refuses."
+    "Each path × Norm × `PRECISIONS` × train/eval × dropout off/on against the reference path in float32: relative errors, or why the path refuses."
     rows, rel = [], lambda a, b: ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
-    cases = itertools.product(paths or ReAttention.PATHS, norm_variants(heads).items(), (False, True), (True, False), (0., dropout))
-    for path, (norm, module), amp, training, drop in cases:
+    cases = itertools.product(paths or ReAttention.PATHS, norm_variants(heads).items(), PRECISIONS, (True, False), (0., dropout))
+    for path, (norm, module), precision, training, drop in cases:
         torch.manual_seed(0)
         m = ReAttention(dim, heads, qkv_bias=True, attn_drop=drop).to(device)
         m.var_norm = copy.deepcopy(module).to(device)
@@ -289,19 +292,21 @@ def path_matrix(paths=None, dim:int=24, heads:int=4, tokens:int=9, batch:int=3, 
             if hasattr(m.var_norm, 'running_var'): m.var_norm.running_mean.normal_(0, 0.1); m.var_norm.running_var.uniform_(0.5, 2)
         m.train(training)
         x = torch.randn(batch, tokens, dim, device=device)
-        row = dict(path=path, norm=norm, dtype='bf16' if amp else 'float32', mode='train' if training else 'eval', dropout=drop,
+        row = dict(path=path, norm=norm, dtype=precision, mode='train' if training else 'eval', dropout=drop,
                    refused=m.refusal(path, m.split_heads(x)[0]))
-        if row['refused'] is None:      # against the reference in float32; under bf16, also the reference's own bf16 error
-            want, got = _path_run(copy.deepcopy(m), x, 'reference', False), _path_run(m, x, path, amp)
+        if row['refused'] is None:      # against the reference in float32; in bf16, also the reference's own bf16 error
+            start = copy.deepcopy(m)    # each run starts from the same running statistics
+            want, got = _path_run(copy.deepcopy(start), x, 'reference', 'float32'), _path_run(m, x, path, precision)
             row.update({k: rel(got[k], want[k]) for k in want})
-            if amp: row['ref_err'] = {k: rel(v, want[k]) for k, v in _path_run(copy.deepcopy(m), x, 'reference', True).items()}
+            if precision != 'float32':
+                row['ref_err'] = {k: rel(v, want[k]) for k, v in _path_run(start, x, 'reference', precision).items()}
         rows.append(row)
     return rows
 
 MATRIX_KEYS = ('out', 'grad_x', 'grad_params', 'running')
 
 def matrix_failures(rows, fp32:float=2e-5):
-    "The accepted rows of `path_matrix` off the reference: beyond float32 rounding, or under bf16 beyond twice the reference's own bf16 error."
+    "The accepted rows of `path_matrix` off the reference: beyond float32 rounding, or in bf16 beyond twice the reference's own bf16 error."
     def off(r, k): return r[k] > (fp32 if r['dtype'] == 'float32' else 2 * r['ref_err'][k] + 1e-3)
     return [dict(r, off=[k for k in MATRIX_KEYS if off(r, k)]) for r in rows
             if r['refused'] is None and any(off(r, k) for k in MATRIX_KEYS)]

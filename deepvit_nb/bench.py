@@ -8,27 +8,45 @@ import argparse, copy, importlib.util, json, os, resource, subprocess, sys, time
 from pathlib import Path
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from .attention import ReAttention
 from .models import MODEL_CONFIGS, create_model, input_spec
 
 # %% auto #0
-__all__ = ['SIZES', 'IMPLS', 'CPU_IMPLS', 'build', 'measure', 'run_suite', 'format_table', 'check_fused', 'core_times',
-           'format_core_times', 'main']
+__all__ = ['SIZES', 'IMPLS', 'CPU_IMPLS', 'CURVE', 'OfficialComputation', 'build', 'measure', 'run_suite', 'format_table',
+           'check_fused', 'core_times', 'format_core_times', 'main', 'tokens', 'token_curve', 'format_curve',
+           'plot_curve', 'core_profile', 'format_core_profile']
 
 # %% ../nbs/06_performance.ipynb #81eb812d
 SIZES = {  # name: (our config, overrides, batch for inference, batch for training, image size)
     'deepvit_16b': ('deepvit_16b', {}, 16, 16, 224),
+    'deepvit_16b_320': ('deepvit_16b', {'img_size': 320}, 8, 8, 320),   # T = 401
     'deepvit_16b_384': ('deepvit_16b', {'img_size': 384}, 4, 4, 384),   # T = 577, as DeepViT-L's best result
+    'deepvit_16b_448': ('deepvit_16b', {'img_size': 448}, 2, 2, 448),   # T = 785
     'deepvit_s': ('deepvit_s', {}, 16, 16, 224),
     'tiny_32': ('deepvit_tiny_32', {}, 64, 64, 32),
 }
-IMPLS = ('timm-sdpa', 'timm-explicit', 'ours-reference', 'ours-torch', 'ours', 'vit-pytorch')
+IMPLS = ('timm-sdpa', 'timm-explicit', 'official', 'ours-reference', 'ours-torch', 'ours', 'vit-pytorch')
 CPU_IMPLS = tuple(i for i in IMPLS if i != 'ours-torch')   # on CPU 'ours' is the PyTorch backend already
+
+class OfficialComputation(ReAttention):
+    "Re-attention computed as the official code does, step by step: softmax maps, the 1×1 convolution over heads, the Norm, `@ V`."
+    def forward(self, x, return_attention:bool=False):
+        q, k, v = self.split_heads(x)
+        attn = self.attn_drop((q @ k.transpose(-2, -1) * self.scale).softmax(dim=-1))
+        attn = self.var_norm(self.reatten_matrix(attn)) * self.reatten_scale
+        out = self.merge_heads(attn @ v)
+        return (out, attn) if return_attention else out
 
 def build(impl:str, size:str):
     "The model of `impl` at `size`, with random weights."
     name, overrides, *_ = SIZES[size]
     cfg = {**MODEL_CONFIGS[name], **overrides}
+    if impl == 'official':
+        model = create_model(name, fold=False, **overrides)
+        for b in model.blocks:
+            if isinstance(b.attn, ReAttention): b.attn.__class__ = OfficialComputation
+        return model
     if impl.startswith('ours'):
         return create_model(name, fold=impl != 'ours-reference', backend='torch' if impl == 'ours-torch' else 'auto',
                             **overrides)
@@ -187,6 +205,8 @@ def main(argv=None):
     p.add_argument('--impls', nargs='+', choices=list(IMPLS), help='default: all that apply to the device')
     p.add_argument('--gpu', action='store_true', help='CUDA, bf16 autocast, batch 256/128; checks the fused kernels first')
     p.add_argument('--reps', type=int, help='timed repetitions (default 3 on CPU, 10 on GPU)')
+    p.add_argument('--curve', action='store_true', help=f"the ratios to timm-sdpa against tokens: sizes {' '.join(CURVE)}, "
+                   "implementations timm-sdpa official ours-reference ours, and one block's core profile at 197 and 577 tokens")
     p.add_argument('--json', help='also write the rows here')
     p.add_argument('--worker', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -194,8 +214,9 @@ def main(argv=None):
         print(json.dumps(measure(**json.loads(args.worker)))); return 0
     device, dtype = ('cuda', 'bf16') if args.gpu else ('cpu', 'float32')
     if args.gpu and not torch.cuda.is_available(): p.error('--gpu: no CUDA device on this machine')
-    sizes = args.sizes or (['deepvit_16b', 'deepvit_16b_384'] if args.gpu else ['deepvit_16b', 'deepvit_s', 'tiny_32'])
-    impls = args.impls or list(IMPLS if args.gpu else CPU_IMPLS)
+    sizes = args.sizes or (list(CURVE) if args.curve else ['deepvit_16b', 'deepvit_16b_384'] if args.gpu
+                           else ['deepvit_16b', 'deepvit_s', 'tiny_32'])
+    impls = args.impls or (['timm-sdpa', 'official', 'ours-reference', 'ours'] if args.curve else list(IMPLS if args.gpu else CPU_IMPLS))
     start = time.time()
     print(f"device {device} ({torch.cuda.get_device_name() if args.gpu else f'{torch.get_num_threads()} CPU threads'}), "
           f"torch {torch.__version__}, {dtype}")
@@ -203,6 +224,9 @@ def main(argv=None):
     if args.gpu: print(format_core_times(core_times()))
     rows = run_suite(sizes, impls, device, args.reps or (10 if args.gpu else 3), dtype)
     print(format_table(rows))
+    if args.curve:
+        print(format_curve(token_curve(rows, [i for i in impls if i != 'timm-sdpa'])))
+        if not args.gpu: print(format_core_profile([core_profile(197, 16), core_profile(577, 4)]))
     print(f"suite took {time.time() - start:.0f}s")
     if args.json: Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
@@ -225,5 +249,82 @@ def _gpu_check():
     if not ok: print('the fused kernels disagree with the reference path: no benchmark')
     return ok
 
+# %% ../nbs/06_performance.ipynb #16df6880
+CURVE = ('deepvit_16b', 'deepvit_16b_320', 'deepvit_16b_384', 'deepvit_16b_448')   # T = 197, 401, 577, 785
+
+def tokens(size:str):
+    "Tokens T of a benchmark size: patches plus the class token."
+    name, _, _, _, img = SIZES[size]
+    return (img // MODEL_CONFIGS[name]['patch_size']) ** 2 + 1
+
+def token_curve(rows:list, impls=('ours', 'ours-reference', 'official')):
+    "Ratios to timm-sdpa by tokens, from one run's rows: {impl: [(T, inference, training, training peak memory)]}."
+    keys = ('infer_img_s', 'train_img_s', 'train_peak_mb')
+    base = {r['size']: r for r in rows if r['impl'] == 'timm-sdpa'}
+    return {impl: sorted((tokens(r['size']), *(r[k] / base[r['size']][k] for k in keys))
+                         for r in rows if r['impl'] == impl and r['size'] in base) for impl in impls}
+
+def format_curve(curve:dict):
+    "The curve as a markdown table: one row per implementation and token count."
+    lines = ['| implementation | tokens | inference | training | training peak memory |', '|---|---|---|---|---|']
+    lines += [f"| {impl} | {t} | {i:.2f} | {tr:.2f} | {m:.2f} |" for impl, pts in curve.items() for t, i, tr, m in pts]
+    return '\n'.join(lines)
+
+def plot_curve(curve:dict, title:str=''):
+    "Three panels against tokens: inference, training and memory ratios to timm-sdpa (1 = as fast / as small)."
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for ax, j, label in zip(axes, (1, 2, 3), ('inference, × timm-sdpa', 'training, × timm-sdpa', 'training peak memory, × timm-sdpa')):
+        for impl, pts in curve.items():
+            ax.plot([p[0] for p in pts], [p[j] for p in pts], 'o-', label=impl)
+        ax.axhline(1, color='grey', lw=0.8); ax.set_xlabel('tokens T'); ax.set_title(label, fontsize=10)
+    axes[0].legend(fontsize=8); fig.suptitle(title, fontsize=10); fig.tight_layout()
+    return fig
+
+# %% ../nbs/06_performance.ipynb #a12016fd
+def _ms(fn, reps:int):
+    "Milliseconds per call of `fn`, after one warm-up call."
+    fn(); start = time.perf_counter()
+    for _ in range(reps): fn()
+    return (time.perf_counter() - start) / reps * 1e3
+
+def core_profile(tokens:int=577, batch:int=4, heads:int=12, head_dim:int=32, reps:int=5):
+    "One block's attention core on CPU, in ms: SDPA (timm's) against our `'mapless'` tiles, the forward stage by stage, and the training step."
+    from deepvit_nb.cores import TORCH_MAPS, MaplessAttention, gram32, mix_maps
+    from deepvit_nb.contract import softmax_maps
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(batch, heads, tokens, head_dim, requires_grad=True) for _ in range(3))
+    theta, scale, tiles = torch.randn(heads, heads, requires_grad=True), head_dim ** -0.5, TORCH_MAPS.tiles(q)
+    def upto(stage:int):           # the forward's tile loop, stopped after `stage` of softmax, centre, G, mix, @ V
+        with torch.no_grad():
+            for sl, rows in tiles:
+                a = softmax_maps(q[sl, :, rows] * scale, k[sl], 1.)
+                if stage > 1: a -= 1. / tokens
+                if stage > 2: gram32(a)
+                if stage > 3: a = mix_maps(theta, a)
+                if stage > 4: a @ v[sl]
+    cum = [_ms(lambda: upto(s), reps) for s in range(1, 6)]
+    def ours(train:bool):
+        U, gram = MaplessAttention.apply(q, k, v, theta, scale, train, TORCH_MAPS)
+        if train: (U.sum() + gram.sum()).backward()
+    def sdpa(train:bool):
+        out = F.scaled_dot_product_attention(q, k, v, scale=scale)
+        if train: out.sum().backward()
+    with torch.no_grad(): ours_eval, sdpa_eval = _ms(lambda: ours(False), reps), _ms(lambda: sdpa(False), reps)
+    forward = _ms(lambda: MaplessAttention.apply(q, k, v, theta, scale, True, TORCH_MAPS), reps)
+    ours_train, sdpa_train = _ms(lambda: ours(True), reps), _ms(lambda: sdpa(True), reps)
+    return {'tokens': tokens, 'batch': batch, 'tiles': len(tiles), 'map MB': batch * heads * tokens ** 2 * 4 / 2**20,
+            **dict(zip(('softmax(QKᵀ)', 'centre', 'statistics G', 'head mix', '@ V'), [cum[0]] + [b - a for a, b in zip(cum, cum[1:])])),
+            'ours eval': ours_eval, 'SDPA eval': sdpa_eval, 'ours train': ours_train,
+            'backward (recomputes)': ours_train - forward, 'SDPA train': sdpa_train}
+
+def format_core_profile(rows:list):
+    "`core_profile` rows as a markdown table, one column per token count."
+    keys = [k for k in rows[0] if k != 'tokens']
+    lines = ['| ms (one block, the batch) | ' + ' | '.join(f"T = {r['tokens']}" for r in rows) + ' |', '|---' * (len(rows) + 1) + '|']
+    lines += [f"| {k} | " + ' | '.join(f"{r[k]:.1f}" if isinstance(r[k], float) else str(r[k]) for r in rows) + ' |' for k in keys]
+    return '\n'.join(lines)
+
+# %% ../nbs/06_performance.ipynb #6375f837
 if __name__ == '__main__' and '__file__' in globals():
     sys.exit(main())

@@ -8,7 +8,7 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
-from .contract import CoreCall, CoreOut, softmax_maps, heads_last, finish, refuse
+from .contract import CoreCall, CoreOut, softmax_maps, heads_last, finish, refuse, float32_region
 
 # %% auto #0
 __all__ = ['TORCH_MAPS', 'CORES', 'mix_maps', 'gram32', 'mixed_squares', 'folded_attention', 'TorchMaps', 'mapless_backward',
@@ -22,13 +22,13 @@ def mix_maps(w, maps):
 
 def gram32(x):
     "Σ over images and positions of x_h·x_k for (b, H, ...) tensors: (H, H), in float32 whatever the autocast."
-    with torch.autocast(x.device.type, enabled=False):
+    with float32_region(x.device):
         flat = x.to(torch.promote_types(x.dtype, torch.float32)).flatten(2)
         return torch.bmm(flat, flat.transpose(1, 2)).sum(0)
 
 def mixed_squares(theta, gram):
     "Σ M_g² per head, diag(Θ G Θᵀ), from the Gram matrix G of the centred maps: (H,), in float32 whatever the autocast."
-    with torch.autocast(theta.device.type, enabled=False):
+    with float32_region(theta.device):
         theta = theta.to(torch.promote_types(theta.dtype, torch.float32))
         return ((theta @ gram.to(theta.dtype)) * theta).sum(1)
 
@@ -39,28 +39,33 @@ def folded_attention(call:CoreCall):
     if call.dropout_p: attn = F.dropout(attn, call.dropout_p)
     centred = attn - 1. / attn.shape[-1]          # E[A_h] = 1/T exactly: softmax rows sum to one
     sq = mixed_squares(call.theta, gram32(centred)) if call.stats else None
-    mixed = mix_maps(call.theta, centred)
-    return finish(call, mixed @ call.v, mixed if call.maps else None, sq)
+    mixed = mix_maps(call.theta.to(centred.dtype), centred)
+    return finish(call, mixed.to(call.v.dtype) @ call.v, mixed if call.maps else None, sq)   # as autocast would cast
 
 # %% ../nbs/01b_cores.ipynb #ca49e629
 class TorchMaps:
-    "Re-attention's core in PyTorch that keeps no map: a few images at a time, so that each chunk's maps stay in cache."
-    def __init__(self, chunk_bytes:int=4 * 2**20): self.chunk_bytes = chunk_bytes
+    "Re-attention's core in PyTorch that keeps no map: a tile of the maps at a time, small enough to stay in cache."
+    def __init__(self, chunk_bytes:int=4 * 2**20, # whole images per tile while one image's maps fit in this
+                 tile_bytes:int=2**20): # else one image's query rows, this many bytes of maps per tile
+        self.chunk_bytes, self.tile_bytes = chunk_bytes, tile_bytes
 
     def worth(self, q):
-        "Whether the batch's float32 maps exceed two chunks; smaller batches stay in cache without chunking."
+        "Whether the batch's float32 maps exceed two chunks; smaller batches stay in cache without tiling."
         B, H, T, _ = q.shape
         return B * H * T * T * 4 > 2 * self.chunk_bytes
 
-    def chunks(self, q):
-        "Slices of the batch whose float32 maps take at most `chunk_bytes` (one image at least)."
+    def tiles(self, q):
+        "(images, query rows) slices whose float32 maps take at most `chunk_bytes` (whole images) or `tile_bytes` (rows of one)."
         B, H, T, _ = q.shape
-        n = max(1, self.chunk_bytes // (H * T * T * 4))
-        return [slice(s, s + n) for s in range(0, B, n)]
+        if H * T * T * 4 <= self.chunk_bytes:
+            n = self.chunk_bytes // (H * T * T * 4)
+            return [(slice(s, s + n), slice(None)) for s in range(0, B, n)]
+        r = max(1, self.tile_bytes // (H * T * 4))   # softmax rows are independent: a block of them is exact
+        return [(slice(b, b + 1), slice(s, s + r)) for b in range(B) for s in range(0, T, r)]
 
     @staticmethod
     def prepare(*ts):
-        "Contiguous copies in at least float32: the chunks' products then need no copies."
+        "Contiguous copies in at least float32: the tiles' products then need no copies."
         dt = torch.promote_types(ts[0].dtype, torch.float32)
         return [t.to(dt).contiguous() for t in ts]
 
@@ -69,12 +74,14 @@ class TorchMaps:
         T = q.shape[2]
         U = heads_last(v)                               # merging the heads is then a view
         qs, k, v, theta = self.prepare(q * scale, k, v, theta)
-        gram = 0.
-        for sl in self.chunks(q):
-            a = softmax_maps(qs[sl], k[sl], 1.)
-            a -= 1. / T                                 # centred in place
-            if with_gram: gram = gram + gram32(a)
-            U[sl] = mix_maps(theta, a) @ v[sl]
+        gram, shift = 0., (theta.sum(1) / T).view(1, -1, 1, 1) * v.sum(2, keepdim=True)   # Θᵀ(1/T)·V, per head
+        for sl, rows in self.tiles(q):
+            a = softmax_maps(qs[sl, :, rows], k[sl], 1.)
+            if with_gram:                               # the statistics need the centred maps themselves
+                a -= 1. / T
+                gram = gram + gram32(a)
+                U[sl, :, rows] = mix_maps(theta, a) @ v[sl]
+            else: U[sl, :, rows] = mix_maps(theta, a) @ v[sl] - shift[sl]     # centred after the product: one pass less
         return U, (gram if with_gram else None)
 
 TORCH_MAPS = TorchMaps()
@@ -83,22 +90,24 @@ TORCH_MAPS = TorchMaps()
 def mapless_backward(maps:TorchMaps, q, k, v, theta, scale:float, dU, dgram):
     "`TorchMaps.forward`'s backward: dQ, dK, dV, dΘ from the upstream gradients of U and (None if unused) of G: one pass over the recomputed maps."
     T = q.shape[2]
-    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     qs, k, v, theta, dU = maps.prepare(q * scale, k, v, theta, dU)
+    dq, dk, dv = torch.empty_like(q), torch.zeros_like(k), torch.zeros_like(v)   # dK, dV: sums over the tiles' rows
     m = None if dgram is None else (dgram + dgram.T).to(qs.dtype)
     dtheta = 0.
-    for sl in maps.chunks(q):
-        a = softmax_maps(qs[sl], k[sl], 1.)
-        dmix = dU[sl] @ v[sl].transpose(-2, -1)                                    # dL/dA'
-        ac = a - 1. / T                                                            # the centred maps
-        dv[sl] = mix_maps(theta, ac).transpose(-2, -1) @ dU[sl]
-        dtheta = dtheta + torch.bmm(dmix.flatten(2), ac.flatten(2).transpose(1, 2)).sum(0)
-        da = mix_maps(theta.T, dmix)
-        if m is not None: da = da + mix_maps(m, ac)                                # through G
-        ds = a * (da - (a * da).sum(-1, keepdim=True))                             # through the softmax
-        dq[sl] = (ds @ k[sl]) * scale
-        dk[sl] = ds.transpose(-2, -1) @ qs[sl]
-    return dq, dk, dv, dtheta
+    for sl, rows in maps.tiles(q):       # on the maps A as they come; the centring's share is added after the loop
+        a, dUt = softmax_maps(qs[sl, :, rows], k[sl], 1.), dU[sl, :, rows]
+        dmix = dUt @ v[sl].transpose(-2, -1)                                       # dL/dA'
+        dv[sl] += mix_maps(theta, a).transpose(-2, -1) @ dUt
+        dtheta = dtheta + torch.bmm(dmix.flatten(2), a.flatten(2).transpose(1, 2)).sum(0)
+        da = mix_maps(theta.T, dmix)                    # + a constant per head that the softmax's backward drops
+        if m is not None: da += mix_maps(m, a)                                     # through G
+        ds = torch._softmax_backward_data(da, a, -1, a.dtype)                      # a ⊙ (dA − rowsum(a ⊙ dA)), fused
+        dq[sl, :, rows] = (ds @ k[sl]) * scale
+        dk[sl] += ds.transpose(-2, -1) @ qs[sl, :, rows]
+    dU_sum = dU.sum(2, keepdim=True)                    # the 1/T of the centred maps, for dV and dΘ at once
+    dv -= (theta.sum(1) / T).view(1, -1, 1, 1) * dU_sum
+    dtheta = dtheta - ((dU_sum * v.sum(2, keepdim=True)).sum((0, 2, 3)) / T).view(-1, 1)
+    return dq, dk.to(q.dtype), dv.to(q.dtype), dtheta
 
 # %% ../nbs/01b_cores.ipynb #1c88b3d5
 class MaplessAttention(torch.autograd.Function):
