@@ -249,7 +249,7 @@ def _gpu_check():
     if not ok: print('the fused kernels disagree with the reference path: no benchmark')
     return ok
 
-# %% ../nbs/06_performance.ipynb #16df6880
+# %% ../nbs/06_performance.ipynb #99fd99d0
 CURVE = ('deepvit_16b', 'deepvit_16b_320', 'deepvit_16b_384', 'deepvit_16b_448')   # T = 197, 401, 577, 785
 
 def tokens(size:str):
@@ -281,7 +281,7 @@ def plot_curve(curve:dict, title:str=''):
     axes[0].legend(fontsize=8); fig.suptitle(title, fontsize=10); fig.tight_layout()
     return fig
 
-# %% ../nbs/06_performance.ipynb #a12016fd
+# %% ../nbs/06_performance.ipynb #214bbb31
 def _ms(fn, reps:int):
     "Milliseconds per call of `fn`, after one warm-up call."
     fn(); start = time.perf_counter()
@@ -325,6 +325,6 @@ def format_core_profile(rows:list):
     lines += [f"| {k} | " + ' | '.join(f"{r[k]:.1f}" if isinstance(r[k], float) else str(r[k]) for r in rows) + ' |' for k in keys]
     return '\n'.join(lines)
 
-# %% ../nbs/06_performance.ipynb #6375f837
+# %% ../nbs/06_performance.ipynb #dfeafff6
 if __name__ == '__main__' and '__file__' in globals():
     sys.exit(main())
