@@ -295,7 +295,7 @@ def core_profile(tokens:int=577, batch:int=4, heads:int=12, head_dim:int=32, rep
     torch.manual_seed(0)
     q, k, v = (torch.randn(batch, heads, tokens, head_dim, requires_grad=True) for _ in range(3))
     theta, scale, tiles = torch.randn(heads, heads, requires_grad=True), head_dim ** -0.5, TORCH_MAPS.tiles(q)
-    def upto(stage:int):           # the forward's tile loop, stopped after `stage` of softmax, centre, G, mix, @ V
+    def upto(stage:int):           # the training forward's tile loop (which needs G), stopped after `stage` of softmax, centre, G, mix, @ V
         with torch.no_grad():
             for sl, rows in tiles:
                 a = softmax_maps(q[sl, :, rows] * scale, k[sl], 1.)

@@ -74,7 +74,8 @@ class TorchMaps:
         T = q.shape[2]
         U = heads_last(v)                               # merging the heads is then a view
         qs, k, v, theta = self.prepare(q * scale, k, v, theta)
-        gram, shift = 0., (theta.sum(1) / T).view(1, -1, 1, 1) * v.sum(2, keepdim=True)   # Θᵀ(1/T)·V, per head
+        gram = 0.
+        if not with_gram: shift = (theta.sum(1) / T).view(1, -1, 1, 1) * v.sum(2, keepdim=True)   # Θᵀ(1/T)·V, per head
         for sl, rows in self.tiles(q):
             a = softmax_maps(qs[sl, :, rows], k[sl], 1.)
             if with_gram:                               # the statistics need the centred maps themselves

@@ -279,7 +279,7 @@ class DeepViT(nn.Module, PyTorchModelHubMixin, **HUB_CARD):
         self.head.train(self.training)
 
     def __prepare_scriptable__(self):
-        "TorchScript is refused with the reason (see below): trace or export instead."
+        "TorchScript is refused with the reason (chapter 02, 'Traced, exported, not scripted'): trace or export instead."
         raise TypeError("DeepViT is not compiled by torch.jit.script: Re-attention picks one of its exact paths at run "
                         "time (Python callables, a dataclass call, an autograd Function), which TorchScript does not "
                         "compile. Use torch.export (deepvit_nb.interop.export_program), torch.compile or torch.jit.trace")
