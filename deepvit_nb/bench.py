@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_performance.ipynb #1de4f998
 from __future__ import annotations
-import argparse, copy, importlib.util, json, os, resource, subprocess, sys, time
+import argparse, copy, importlib.util, json, math, os, resource, subprocess, sys, time
 from pathlib import Path
 import torch
 import torch.nn as nn
@@ -13,9 +13,10 @@ from .attention import ReAttention
 from .models import MODEL_CONFIGS, create_model, input_spec
 
 # %% auto #0
-__all__ = ['SIZES', 'IMPLS', 'CPU_IMPLS', 'CURVE', 'OfficialComputation', 'build', 'measure', 'run_suite', 'format_table',
-           'check_fused', 'core_times', 'format_core_times', 'main', 'tokens', 'token_curve', 'format_curve',
-           'plot_curve', 'core_profile', 'format_core_profile']
+__all__ = ['SIZES', 'IMPLS', 'CPU_IMPLS', 'CURVE', 'BACKWARD_STAGES', 'PLAIN_STAGES', 'OfficialComputation', 'build', 'measure',
+           'run_suite', 'format_table', 'check_fused', 'core_times', 'format_core_times', 'main', 'tokens',
+           'token_curve', 'format_curve', 'plot_curve', 'backward_stages', 'backward_profile', 'core_profile',
+           'format_core_profile']
 
 # %% ../nbs/06_performance.ipynb #81eb812d
 SIZES = {  # name: (our config, overrides, batch for inference, batch for training, image size)
@@ -281,42 +282,88 @@ def plot_curve(curve:dict, title:str=''):
     axes[0].legend(fontsize=8); fig.suptitle(title, fontsize=10); fig.tight_layout()
     return fig
 
-# %% ../nbs/06_performance.ipynb #214bbb31
+# %% ../nbs/06_performance.ipynb #32d7861a
 def _ms(fn, reps:int):
-    "Milliseconds per call of `fn`, after one warm-up call."
-    fn(); start = time.perf_counter()
-    for _ in range(reps): fn()
-    return (time.perf_counter() - start) / reps * 1e3
+    "Milliseconds of the fastest of `reps` calls of `fn` after a warm-up call: the cost with the least interference from other tenants."
+    fn(); best = math.inf
+    for _ in range(reps):
+        start = time.perf_counter(); fn(); best = min(best, time.perf_counter() - start)
+    return best * 1e3
 
+def _stage_ms(run, reps:int):
+    "ms per stage: `run(lap)` calls `lap(name)` after each stage; each stage's fastest of `reps` passes, after a warm-up pass."
+    best = {}
+    for i in range(reps + 1):
+        spent, last = {}, [time.perf_counter()]
+        def lap(name):
+            now = time.perf_counter(); spent[name] = spent.get(name, 0.) + now - last[0]; last[0] = now
+        run(lap)
+        if i: best = {n: min(best.get(n, math.inf), t * 1e3) for n, t in spent.items()}
+    return best
+
+# %% ../nbs/06_performance.ipynb #3291b67f
+BACKWARD_STAGES = ('recompute softmax', 'centre, mix M', 'dU·Vᵀ', '+ 2·dsq·M', 'dV', 'dΘ', 'Θ-mix of dM', 'softmax backward', 'dQ', 'dK')
+PLAIN_STAGES = ('recompute softmax', 'dU·Vᵀ', 'dV', 'softmax backward', 'dQ', 'dK')   # what plain attention's backward runs too
+
+def backward_stages(q, k, v, theta, scale:float, dU, dsq, maps=None, lap=lambda name: None):
+    "`mapless_backward`'s tile loop in float32 with `lap(stage)` after each of `BACKWARD_STAGES`: (dQ, dK, dV, dΘ)."
+    from deepvit_nb.cores import TORCH_MAPS, mix_maps, cross_gram
+    from deepvit_nb.contract import softmax_maps
+    T, qs, twice = q.shape[2], q * scale, (2 * dsq).view(1, -1, 1, 1)
+    dq, dk, dv, dtheta = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v), torch.zeros_like(theta)
+    for sl, rows in (maps or TORCH_MAPS).tiles(q):
+        a = softmax_maps(qs[sl, :, rows], k[sl], 1.); lap('recompute softmax')
+        ac = a - 1. / T
+        M = mix_maps(theta, ac); lap('centre, mix M')
+        dmix = dU[sl, :, rows] @ v[sl].transpose(-2, -1); lap('dU·Vᵀ')
+        dmix.addcmul_(M, twice); lap('+ 2·dsq·M')
+        dv[sl] += M.transpose(-2, -1) @ dU[sl, :, rows]; lap('dV')
+        dtheta += cross_gram(dmix, ac); lap('dΘ')
+        dmix = mix_maps(theta.T, dmix); lap('Θ-mix of dM')
+        ds = torch._softmax_backward_data(dmix, a, -1, a.dtype); lap('softmax backward')
+        dq[sl, :, rows] = (ds @ k[sl]) * scale; lap('dQ')
+        dk[sl] += ds.transpose(-2, -1) @ qs[sl, :, rows]; lap('dK')
+    return dq, dk, dv, dtheta
+
+def backward_profile(tokens:int=577, batch:int=4, heads:int=12, head_dim:int=32, reps:int=5):
+    "ms for the batch of each of `BACKWARD_STAGES`, and the sum of `PLAIN_STAGES`."
+    torch.manual_seed(0)
+    q, k, v, dU = (torch.randn(batch, heads, tokens, head_dim) for _ in range(4))
+    theta, dsq = torch.randn(heads, heads), torch.rand(heads)
+    with torch.no_grad(): stages = _stage_ms(lambda lap: backward_stages(q, k, v, theta, head_dim ** -0.5, dU, dsq, lap=lap), reps)
+    return {'tokens': tokens, **{s: stages[s] for s in BACKWARD_STAGES}, 'plain attention would run': sum(stages[s] for s in PLAIN_STAGES)}
+
+
+# %% ../nbs/06_performance.ipynb #214bbb31
 def core_profile(tokens:int=577, batch:int=4, heads:int=12, head_dim:int=32, reps:int=5):
-    "One block's attention core on CPU, in ms: SDPA (timm's) against our `'mapless'` tiles, the forward stage by stage, and the training step."
-    from deepvit_nb.cores import TORCH_MAPS, MaplessAttention, gram32, mix_maps
+    "One block's attention core on CPU, in ms: SDPA (timm's) against our `'mapless'` tiles, the forward and the backward stage by stage, and the training step."
+    from deepvit_nb.cores import TORCH_MAPS, MaplessAttention, mix_maps
     from deepvit_nb.contract import softmax_maps
     torch.manual_seed(0)
     q, k, v = (torch.randn(batch, heads, tokens, head_dim, requires_grad=True) for _ in range(3))
     theta, scale, tiles = torch.randn(heads, heads, requires_grad=True), head_dim ** -0.5, TORCH_MAPS.tiles(q)
-    def upto(stage:int):           # the training forward's tile loop (which needs G), stopped after `stage` of softmax, centre, G, mix, @ V
-        with torch.no_grad():
-            for sl, rows in tiles:
-                a = softmax_maps(q[sl, :, rows] * scale, k[sl], 1.)
-                if stage > 1: a -= 1. / tokens
-                if stage > 2: gram32(a)
-                if stage > 3: a = mix_maps(theta, a)
-                if stage > 4: a @ v[sl]
-    cum = [_ms(lambda: upto(s), reps) for s in range(1, 6)]
+    def forward(lap):              # the training forward's tile loop, stage by stage
+        for sl, rows in tiles:
+            a = softmax_maps(q[sl, :, rows] * scale, k[sl], 1.); lap('softmax(QKᵀ)')
+            a -= 1. / tokens; lap('centre')
+            M = mix_maps(theta, a); lap('head mix')
+            torch.linalg.vector_norm(M, dim=(2, 3)).square().sum(0); lap('statistics Σ M²')
+            M @ v[sl]; lap('@ V')
+    with torch.no_grad(): stages = _stage_ms(forward, reps)
     def ours(train:bool):
-        U, gram = MaplessAttention.apply(q, k, v, theta, scale, train, TORCH_MAPS)
-        if train: (U.sum() + gram.sum()).backward()
+        U, sq = MaplessAttention.apply(q, k, v, theta, scale, train, TORCH_MAPS)
+        if train: (U.sum() + sq.sum()).backward()
     def sdpa(train:bool):
         out = F.scaled_dot_product_attention(q, k, v, scale=scale)
         if train: out.sum().backward()
     with torch.no_grad(): ours_eval, sdpa_eval = _ms(lambda: ours(False), reps), _ms(lambda: sdpa(False), reps)
-    forward = _ms(lambda: MaplessAttention.apply(q, k, v, theta, scale, True, TORCH_MAPS), reps)
+    fwd = _ms(lambda: MaplessAttention.apply(q, k, v, theta, scale, True, TORCH_MAPS), reps)
     ours_train, sdpa_train = _ms(lambda: ours(True), reps), _ms(lambda: sdpa(True), reps)
-    return {'tokens': tokens, 'batch': batch, 'tiles': len(tiles), 'map MB': batch * heads * tokens ** 2 * 4 / 2**20,
-            **dict(zip(('softmax(QKᵀ)', 'centre', 'statistics G', 'head mix', '@ V'), [cum[0]] + [b - a for a, b in zip(cum, cum[1:])])),
+    backward = {k: t for k, t in backward_profile(tokens, batch, heads, head_dim, reps).items() if k != 'tokens'}
+    return {'tokens': tokens, 'batch': batch, 'tiles': len(tiles), 'map MB': batch * heads * tokens ** 2 * 4 / 2**20, **stages,
             'ours eval': ours_eval, 'SDPA eval': sdpa_eval, 'ours train': ours_train,
-            'backward (recomputes)': ours_train - forward, 'SDPA train': sdpa_train}
+            'backward (recomputes)': ours_train - fwd, 'SDPA train': sdpa_train,
+            **{f'backward: {k}': t for k, t in backward.items()}}
 
 def format_core_profile(rows:list):
     "`core_profile` rows as a markdown table, one column per token count."
@@ -324,6 +371,7 @@ def format_core_profile(rows:list):
     lines = ['| ms (one block, the batch) | ' + ' | '.join(f"T = {r['tokens']}" for r in rows) + ' |', '|---' * (len(rows) + 1) + '|']
     lines += [f"| {k} | " + ' | '.join(f"{r[k]:.1f}" if isinstance(r[k], float) else str(r[k]) for r in rows) + ' |' for k in keys]
     return '\n'.join(lines)
+
 
 # %% ../nbs/06_performance.ipynb #dfeafff6
 if __name__ == '__main__' and '__file__' in globals():

@@ -11,8 +11,8 @@ from torch.utils.checkpoint import checkpoint
 from .contract import CoreCall, CoreOut, softmax_maps, heads_last, finish, refuse, float32_region
 
 # %% auto #0
-__all__ = ['TORCH_MAPS', 'CORES', 'mix_maps', 'gram32', 'mixed_squares', 'folded_attention', 'TorchMaps', 'mapless_backward',
-           'MaplessAttention', 'mapless_attention', 'checkpointed_attention', 'sdpa_attention']
+__all__ = ['TORCH_MAPS', 'CORES', 'mix_maps', 'gram32', 'mixed_squares', 'folded_attention', 'TorchMaps', 'cross_gram',
+           'mapless_backward', 'MaplessAttention', 'mapless_attention', 'checkpointed_attention', 'sdpa_attention']
 
 # %% ../nbs/01b_cores.ipynb #85950088
 def mix_maps(w, maps):
@@ -69,69 +69,76 @@ class TorchMaps:
         dt = torch.promote_types(ts[0].dtype, torch.float32)
         return [t.to(dt).contiguous() for t in ts]
 
-    def forward(self, q, k, v, theta, scale:float, with_gram:bool):
-        "U = (Θᵀ (A − 1/T)) V (B, H, T, d), stored heads-last, and the Gram matrix G (H, H) of the centred maps if `with_gram`."
+    def forward(self, q, k, v, theta, scale:float, with_sq:bool):
+        "U = M V (B, H, T, d) with M = Θᵀ(A − 1/T), stored heads-last, and Σ M_g² per head (H,) if `with_sq`."
         T = q.shape[2]
         U = heads_last(v)                               # merging the heads is then a view
         qs, k, v, theta = self.prepare(q * scale, k, v, theta)
-        gram = 0.
-        if not with_gram: shift = (theta.sum(1) / T).view(1, -1, 1, 1) * v.sum(2, keepdim=True)   # Θᵀ(1/T)·V, per head
+        sq = 0.
+        if not with_sq: shift = (theta.sum(1) / T).view(1, -1, 1, 1) * v.sum(2, keepdim=True)   # Θᵀ(1/T)·V, per head
         for sl, rows in self.tiles(q):
             a = softmax_maps(qs[sl, :, rows], k[sl], 1.)
-            if with_gram:                               # the statistics need the centred maps themselves
+            if with_sq:                                 # the statistics need the centred mixed maps themselves
                 a -= 1. / T
-                gram = gram + gram32(a)
-                U[sl, :, rows] = mix_maps(theta, a) @ v[sl]
+                with float32_region(q.device):          # Σ M² in float32 whatever the autocast, as `gram32` gives G
+                    M = mix_maps(theta, a)
+                    sq = sq + torch.linalg.vector_norm(M, dim=(2, 3)).square().sum(0)
+                U[sl, :, rows] = M @ v[sl]              # the product as autocast casts it
             else: U[sl, :, rows] = mix_maps(theta, a) @ v[sl] - shift[sl]     # centred after the product: one pass less
-        return U, (gram if with_gram else None)
+        return U, (sq if with_sq else None)
 
 TORCH_MAPS = TorchMaps()
 
+# %% ../nbs/01b_cores.ipynb #ea97fa17
+def cross_gram(x, y):
+    "Σ over images and positions of x[:, h]·y[:, g] for (b, H, rows, T) tensors: (H, H)."
+    if x.shape[0] == 1:         # one image: one small product per query row, which both cores share
+        return torch.bmm(x[0].transpose(0, 1), y[0].permute(1, 2, 0)).sum(0)
+    return torch.bmm(x.flatten(2), y.flatten(2).transpose(1, 2)).sum(0)
+
 # %% ../nbs/01b_cores.ipynb #e8d8a2d1
-def mapless_backward(maps:TorchMaps, q, k, v, theta, scale:float, dU, dgram):
-    "`TorchMaps.forward`'s backward: dQ, dK, dV, dΘ from the upstream gradients of U and (None if unused) of G: one pass over the recomputed maps."
+def mapless_backward(maps:TorchMaps, q, k, v, theta, scale:float, dU, dsq):
+    "`TorchMaps.forward`'s backward: dQ, dK, dV, dΘ from the upstream gradients of U and (None if unused) of Σ M²: one pass over the recomputed maps."
     T = q.shape[2]
     qs, k, v, theta, dU = maps.prepare(q * scale, k, v, theta, dU)
     dq, dk, dv = torch.empty_like(q), torch.zeros_like(k), torch.zeros_like(v)   # dK, dV: sums over the tiles' rows
-    m = None if dgram is None else (dgram + dgram.T).to(qs.dtype)
+    twice = None if dsq is None else (2 * dsq).to(qs.dtype).view(1, -1, 1, 1)
     dtheta = 0.
-    for sl, rows in maps.tiles(q):       # on the maps A as they come; the centring's share is added after the loop
+    for sl, rows in maps.tiles(q):
         a, dUt = softmax_maps(qs[sl, :, rows], k[sl], 1.), dU[sl, :, rows]
-        dmix = dUt @ v[sl].transpose(-2, -1)                                       # dL/dA'
-        dv[sl] += mix_maps(theta, a).transpose(-2, -1) @ dUt
-        dtheta = dtheta + torch.bmm(dmix.flatten(2), a.flatten(2).transpose(1, 2)).sum(0)
-        da = mix_maps(theta.T, dmix)                    # + a constant per head that the softmax's backward drops
-        if m is not None: da += mix_maps(m, a)                                     # through G
-        ds = torch._softmax_backward_data(da, a, -1, a.dtype)                      # a ⊙ (dA − rowsum(a ⊙ dA)), fused
+        ac = a - 1. / T                                                            # the centred maps
+        M = mix_maps(theta, ac)
+        dmix = dUt @ v[sl].transpose(-2, -1)                                       # dL/dM
+        if twice is not None: dmix.addcmul_(M, twice)                              # through Σ M²
+        dv[sl] += M.transpose(-2, -1) @ dUt
+        dtheta = dtheta + cross_gram(dmix, ac)
+        ds = torch._softmax_backward_data(mix_maps(theta.T, dmix), a, -1, a.dtype)   # a ⊙ (dA − rowsum(a ⊙ dA)), fused
         dq[sl, :, rows] = (ds @ k[sl]) * scale
         dk[sl] += ds.transpose(-2, -1) @ qs[sl, :, rows]
-    dU_sum = dU.sum(2, keepdim=True)                    # the 1/T of the centred maps, for dV and dΘ at once
-    dv -= (theta.sum(1) / T).view(1, -1, 1, 1) * dU_sum
-    dtheta = dtheta - ((dU_sum * v.sum(2, keepdim=True)).sum((0, 2, 3)) / T).view(-1, 1)
     return dq, dk.to(q.dtype), dv.to(q.dtype), dtheta
 
 # %% ../nbs/01b_cores.ipynb #1c88b3d5
 class MaplessAttention(torch.autograd.Function):
-    "(q, k, v, Θ, scale, with_gram, maps) → (U, G or None) by `maps.forward`, with its backward by `mapless_backward`."
+    "(q, k, v, Θ, scale, with_sq, maps) → (U, Σ M² or None) by `maps.forward`, with its backward by `mapless_backward`."
     @staticmethod
-    def forward(ctx, q, k, v, theta, scale, with_gram, maps):
-        U, gram = maps.forward(q, k, v, theta, scale, with_gram)
+    def forward(ctx, q, k, v, theta, scale, with_sq, maps):
+        U, sq = maps.forward(q, k, v, theta, scale, with_sq)
         ctx.save_for_backward(q, k, v, theta)
         ctx.scale, ctx.maps = scale, maps
-        return U, gram
+        return U, sq
 
     @staticmethod
-    def backward(ctx, dU, dgram):
+    def backward(ctx, dU, dsq):
         q, k, v, theta = ctx.saved_tensors
-        dq, dk, dv, dtheta = mapless_backward(ctx.maps, q, k, v, theta, ctx.scale, dU, dgram)
+        dq, dk, dv, dtheta = mapless_backward(ctx.maps, q, k, v, theta, ctx.scale, dU, dsq)
         return dq, dk, dv, dtheta.to(theta.dtype), None, None, None
 
 def mapless_attention(call:CoreCall, maps:TorchMaps=TORCH_MAPS):
     "U (and Σ M²) from `MaplessAttention`, a few images at a time, no map kept; no dropout, no maps."
     refuse(call, 'mapless')
-    U, gram = MaplessAttention.apply(call.q.contiguous(), call.k.contiguous(), call.v.contiguous(), call.theta,
-                                     call.scale, call.stats, maps)
-    return finish(call, U, None, mixed_squares(call.theta, gram) if call.stats else None)
+    U, sq = MaplessAttention.apply(call.q.contiguous(), call.k.contiguous(), call.v.contiguous(), call.theta,
+                                   call.scale, call.stats, maps)
+    return finish(call, U, None, sq)
 
 # %% ../nbs/01b_cores.ipynb #a7d11bef
 def checkpointed_attention(call:CoreCall):
