@@ -46,7 +46,7 @@ def folded_attention(call:CoreCall):
 class TorchMaps:
     "Re-attention's core in PyTorch that keeps no map: a tile of the maps at a time, small enough to stay in cache."
     def __init__(self, chunk_bytes:int=4 * 2**20, # whole images per tile while one image's maps fit in this
-                 tile_bytes:int=2**20): # else one image's query rows, this many bytes of maps per tile
+                 tile_bytes:int=2 * 2**20): # else one image's query rows, this many bytes of maps per tile
         self.chunk_bytes, self.tile_bytes = chunk_bytes, tile_bytes
 
     def worth(self, q):
