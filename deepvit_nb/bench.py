@@ -15,8 +15,7 @@ from .models import MODEL_CONFIGS, create_model, input_spec
 # %% auto #0
 __all__ = ['SIZES', 'IMPLS', 'CPU_IMPLS', 'CURVE', 'BACKWARD_STAGES', 'PLAIN_STAGES', 'OfficialComputation', 'build', 'measure',
            'run_suite', 'format_table', 'check_fused', 'core_times', 'format_core_times', 'main', 'tokens',
-           'token_curve', 'format_curve', 'plot_curve', 'backward_stages', 'backward_profile', 'core_profile',
-           'format_core_profile']
+           'token_curve', 'format_curve', 'plot_curve', 'backward_profile', 'core_profile', 'format_core_profile']
 
 # %% ../nbs/06_performance.ipynb #81eb812d
 SIZES = {  # name: (our config, overrides, batch for inference, batch for training, image size)
@@ -305,51 +304,24 @@ def _stage_ms(run, reps:int):
 BACKWARD_STAGES = ('recompute softmax', 'centre, mix M', 'dU·Vᵀ', '+ 2·dsq·M', 'dV', 'dΘ', 'Θ-mix of dM', 'softmax backward', 'dQ', 'dK')
 PLAIN_STAGES = ('recompute softmax', 'dU·Vᵀ', 'dV', 'softmax backward', 'dQ', 'dK')   # what plain attention's backward runs too
 
-def backward_stages(q, k, v, theta, scale:float, dU, dsq, maps=None, lap=lambda name: None):
-    "`mapless_backward`'s tile loop in float32 with `lap(stage)` after each of `BACKWARD_STAGES`: (dQ, dK, dV, dΘ)."
-    from deepvit_nb.cores import TORCH_MAPS, mix_maps, cross_gram
-    from deepvit_nb.contract import softmax_maps
-    T, qs, twice = q.shape[2], q * scale, (2 * dsq).view(1, -1, 1, 1)
-    dq, dk, dv, dtheta = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v), torch.zeros_like(theta)
-    for sl, rows in (maps or TORCH_MAPS).tiles(q):
-        a = softmax_maps(qs[sl, :, rows], k[sl], 1.); lap('recompute softmax')
-        ac = a - 1. / T
-        M = mix_maps(theta, ac); lap('centre, mix M')
-        dmix = dU[sl, :, rows] @ v[sl].transpose(-2, -1); lap('dU·Vᵀ')
-        dmix.addcmul_(M, twice); lap('+ 2·dsq·M')
-        dv[sl] += M.transpose(-2, -1) @ dU[sl, :, rows]; lap('dV')
-        dtheta += cross_gram(dmix, ac); lap('dΘ')
-        dmix = mix_maps(theta.T, dmix); lap('Θ-mix of dM')
-        ds = torch._softmax_backward_data(dmix, a, -1, a.dtype); lap('softmax backward')
-        dq[sl, :, rows] = (ds @ k[sl]) * scale; lap('dQ')
-        dk[sl] += ds.transpose(-2, -1) @ qs[sl, :, rows]; lap('dK')
-    return dq, dk, dv, dtheta
-
 def backward_profile(tokens:int=577, batch:int=4, heads:int=12, head_dim:int=32, reps:int=5):
-    "ms for the batch of each of `BACKWARD_STAGES`, and the sum of `PLAIN_STAGES`."
+    "ms for the batch of each of `BACKWARD_STAGES` in `mapless_backward` itself, and the sum of `PLAIN_STAGES`."
+    from deepvit_nb.cores import TORCH_MAPS, mapless_backward
     torch.manual_seed(0)
     q, k, v, dU = (torch.randn(batch, heads, tokens, head_dim) for _ in range(4))
     theta, dsq = torch.randn(heads, heads), torch.rand(heads)
-    with torch.no_grad(): stages = _stage_ms(lambda lap: backward_stages(q, k, v, theta, head_dim ** -0.5, dU, dsq, lap=lap), reps)
+    with torch.no_grad():
+        stages = _stage_ms(lambda lap: mapless_backward(TORCH_MAPS, q, k, v, theta, head_dim ** -0.5, dU, dsq, lap), reps)
     return {'tokens': tokens, **{s: stages[s] for s in BACKWARD_STAGES}, 'plain attention would run': sum(stages[s] for s in PLAIN_STAGES)}
-
 
 # %% ../nbs/06_performance.ipynb #214bbb31
 def core_profile(tokens:int=577, batch:int=4, heads:int=12, head_dim:int=32, reps:int=5):
     "One block's attention core on CPU, in ms: SDPA (timm's) against our `'mapless'` tiles, the forward and the backward stage by stage, and the training step."
-    from deepvit_nb.cores import TORCH_MAPS, MaplessAttention, mix_maps
-    from deepvit_nb.contract import softmax_maps
+    from deepvit_nb.cores import TORCH_MAPS, MaplessAttention
     torch.manual_seed(0)
     q, k, v = (torch.randn(batch, heads, tokens, head_dim, requires_grad=True) for _ in range(3))
     theta, scale, tiles = torch.randn(heads, heads, requires_grad=True), head_dim ** -0.5, TORCH_MAPS.tiles(q)
-    def forward(lap):              # the training forward's tile loop, stage by stage
-        for sl, rows in tiles:
-            a = softmax_maps(q[sl, :, rows] * scale, k[sl], 1.); lap('softmax(QKᵀ)')
-            a -= 1. / tokens; lap('centre')
-            M = mix_maps(theta, a); lap('head mix')
-            torch.linalg.vector_norm(M, dim=(2, 3)).square().sum(0); lap('statistics Σ M²')
-            M @ v[sl]; lap('@ V')
-    with torch.no_grad(): stages = _stage_ms(forward, reps)
+    with torch.no_grad(): stages = _stage_ms(lambda lap: TORCH_MAPS.forward(q, k, v, theta, scale, True, lap), reps)   # the training forward
     def ours(train:bool):
         U, sq = MaplessAttention.apply(q, k, v, theta, scale, train, TORCH_MAPS)
         if train: (U.sum() + sq.sum()).backward()

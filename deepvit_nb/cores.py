@@ -69,22 +69,24 @@ class TorchMaps:
         dt = torch.promote_types(ts[0].dtype, torch.float32)
         return [t.to(dt).contiguous() for t in ts]
 
-    def forward(self, q, k, v, theta, scale:float, with_sq:bool):
-        "U = M V (B, H, T, d) with M = Θᵀ(A − 1/T), stored heads-last, and Σ M_g² per head (H,) if `with_sq`."
+    def forward(self, q, k, v, theta, scale:float, with_sq:bool, lap=None):
+        "U = M V (B, H, T, d) with M = Θᵀ(A − 1/T), stored heads-last, and Σ M_g² per head (H,) if `with_sq`; `lap(stage)` after each stage."
+        lap = lap or (lambda stage: None)
         T = q.shape[2]
         U = heads_last(v)                               # merging the heads is then a view
         qs, k, v, theta = self.prepare(q * scale, k, v, theta)
         sq = 0.
         if not with_sq: shift = (theta.sum(1) / T).view(1, -1, 1, 1) * v.sum(2, keepdim=True)   # Θᵀ(1/T)·V, per head
         for sl, rows in self.tiles(q):
-            a = softmax_maps(qs[sl, :, rows], k[sl], 1.)
+            a = softmax_maps(qs[sl, :, rows], k[sl], 1.); lap('softmax(QKᵀ)')
             if with_sq:                                 # the statistics need the centred mixed maps themselves
-                a -= 1. / T
+                a -= 1. / T; lap('centre')
                 with float32_region(q.device):          # Σ M² in float32 whatever the autocast, as `gram32` gives G
-                    M = mix_maps(theta, a)
-                    sq = sq + torch.linalg.vector_norm(M, dim=(2, 3)).square().sum(0)
-                U[sl, :, rows] = M @ v[sl]              # the product as autocast casts it
-            else: U[sl, :, rows] = mix_maps(theta, a) @ v[sl] - shift[sl]     # centred after the product: one pass less
+                    M = mix_maps(theta, a); lap('head mix')
+                    sq = sq + torch.linalg.vector_norm(M, dim=(2, 3)).square().sum(0); lap('statistics Σ M²')
+                U[sl, :, rows] = M @ v[sl]; lap('@ V')  # the product as autocast casts it
+            else:                                       # centred after the product: one pass less
+                U[sl, :, rows] = mix_maps(theta, a) @ v[sl] - shift[sl]; lap('mix, @ V, centre')
         return U, (sq if with_sq else None)
 
 TORCH_MAPS = TorchMaps()
@@ -97,24 +99,26 @@ def cross_gram(x, y):
     return torch.bmm(x.flatten(2), y.flatten(2).transpose(1, 2)).sum(0)
 
 # %% ../nbs/01b_cores.ipynb #e8d8a2d1
-def mapless_backward(maps:TorchMaps, q, k, v, theta, scale:float, dU, dsq):
-    "`TorchMaps.forward`'s backward: dQ, dK, dV, dΘ from the upstream gradients of U and (None if unused) of Σ M²: one pass over the recomputed maps."
+def mapless_backward(maps:TorchMaps, q, k, v, theta, scale:float, dU, dsq, lap=None):
+    "`TorchMaps.forward`'s backward: dQ, dK, dV, dΘ from the upstream gradients of U and (None if unused) of Σ M²: one pass over the recomputed maps. `lap(stage)`, if given, is called after each stage (chapter 06 times them)."
+    lap = lap or (lambda stage: None)
     T = q.shape[2]
     qs, k, v, theta, dU = maps.prepare(q * scale, k, v, theta, dU)
     dq, dk, dv = torch.empty_like(q), torch.zeros_like(k), torch.zeros_like(v)   # dK, dV: sums over the tiles' rows
     twice = None if dsq is None else (2 * dsq).to(qs.dtype).view(1, -1, 1, 1)
     dtheta = 0.
     for sl, rows in maps.tiles(q):
-        a, dUt = softmax_maps(qs[sl, :, rows], k[sl], 1.), dU[sl, :, rows]
+        a, dUt = softmax_maps(qs[sl, :, rows], k[sl], 1.), dU[sl, :, rows]; lap('recompute softmax')
         ac = a - 1. / T                                                            # the centred maps
-        M = mix_maps(theta, ac)
-        dmix = dUt @ v[sl].transpose(-2, -1)                                       # dL/dM
-        if twice is not None: dmix.addcmul_(M, twice)                              # through Σ M²
-        dv[sl] += M.transpose(-2, -1) @ dUt
-        dtheta = dtheta + cross_gram(dmix, ac)
-        ds = torch._softmax_backward_data(mix_maps(theta.T, dmix), a, -1, a.dtype)   # a ⊙ (dA − rowsum(a ⊙ dA)), fused
-        dq[sl, :, rows] = (ds @ k[sl]) * scale
-        dk[sl] += ds.transpose(-2, -1) @ qs[sl, :, rows]
+        M = mix_maps(theta, ac); lap('centre, mix M')
+        dmix = dUt @ v[sl].transpose(-2, -1); lap('dU·Vᵀ')                         # dL/dM
+        if twice is not None: dmix.addcmul_(M, twice); lap('+ 2·dsq·M')            # through Σ M²
+        dv[sl] += M.transpose(-2, -1) @ dUt; lap('dV')
+        dtheta = dtheta + cross_gram(dmix, ac); lap('dΘ')
+        dmix = mix_maps(theta.T, dmix); lap('Θ-mix of dM')
+        ds = torch._softmax_backward_data(dmix, a, -1, a.dtype); lap('softmax backward')   # a ⊙ (dA − rowsum(a ⊙ dA)), fused
+        dq[sl, :, rows] = (ds @ k[sl]) * scale; lap('dQ')
+        dk[sl] += ds.transpose(-2, -1) @ qs[sl, :, rows]; lap('dK')
     return dq, dk.to(q.dtype), dv.to(q.dtype), dtheta
 
 # %% ../nbs/01b_cores.ipynb #1c88b3d5
